@@ -1,0 +1,82 @@
+"""torchbrain: spiking neural networks in PyTorch for brain simulation and brain-inspired computing.
+
+Quick start::
+
+    import torchbrain as tb
+    from torchbrain import u
+
+    neuron = tb.LIF(100, tau=10. * u.ms, V_th=-50. * u.mV, V_rest=-65. * u.mV,
+                    V_reset=-65. * u.mV)
+    tb.init_all_states(neuron)
+    with tb.environ.context(dt=0.1 * u.ms):
+        spikes = tb.for_loop(lambda t: neuron(20. * u.mA), tb.time_range(200. * u.ms))
+"""
+
+from . import environ, functional, init, surrogate, units
+from .dynamics import Dynamics, SynapticCurrent
+from .module import Module
+from .neurons import ALIF, IF, LIF, LIFRef, Neuron
+from .state import (
+    HiddenState,
+    LongTermState,
+    ParamState,
+    ShortTermState,
+    StateKind,
+    detach_states,
+    init_all_states,
+    load_state_dict,
+    reset_all_states,
+    state_dict,
+    states,
+)
+from .transform import (
+    ProgressBar,
+    checkpointed_for_loop,
+    checkpointed_scan,
+    compile,
+    for_loop,
+    jit,
+    scan,
+    time_range,
+)
+from .units import Quantity, UnitError, u
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "environ",
+    "functional",
+    "init",
+    "surrogate",
+    "units",
+    "Dynamics",
+    "SynapticCurrent",
+    "Neuron",
+    "IF",
+    "LIF",
+    "LIFRef",
+    "ALIF",
+    "u",
+    "Quantity",
+    "UnitError",
+    "Module",
+    "StateKind",
+    "ShortTermState",
+    "HiddenState",
+    "LongTermState",
+    "ParamState",
+    "init_all_states",
+    "reset_all_states",
+    "states",
+    "state_dict",
+    "load_state_dict",
+    "detach_states",
+    "time_range",
+    "for_loop",
+    "scan",
+    "checkpointed_for_loop",
+    "checkpointed_scan",
+    "jit",
+    "compile",
+    "ProgressBar",
+]

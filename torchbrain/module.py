@@ -1,0 +1,234 @@
+"""``tb.Module``: an ``nn.Module`` that owns unit-checked parameters and typed States."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import state as _state
+from .state import ParamState, StateKind
+from .units import UnitError, as_quantity, format_quantity, is_quantity, to_tensor
+
+__all__ = ["Module"]
+
+
+class Module(nn.Module):
+    """Base of every torchbrain module.
+
+    It adds to ``nn.Module``:
+
+    * **States**: ``self.V = tb.HiddenState(tensor)`` registers a buffer tagged with its kind
+      (see :mod:`torchbrain.state`); ``init_state``/``reset_state`` allocate and reset them.
+    * **Parameters with units**: :meth:`_register_parameter_with_unit` checks a quantity's
+      dimension, converts it to the canonical unit and stores a tensor; :meth:`quantity` gives the
+      value back as a quantity and ``repr`` shows it with its unit.
+    * pickling and ``deepcopy`` that work after a forward pass under autograd (States are detached
+      in the copy; the original keeps its graph).
+    """
+
+    def __init__(self, *, device=None, dtype=None):
+        super().__init__()
+        self._state_kinds: dict[str, type[StateKind]] = {}
+        self._param_units: dict[str, str] = {}
+        self._factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
+
+    @classmethod
+    def desc(cls, *args: Any, **kwargs: Any):
+        """A deferred constructor (:class:`~torchbrain.describe.ParamDescriber`) of this class."""
+        from .describe import ParamDescriber
+
+        return ParamDescriber(cls, *args, **kwargs)
+
+    # ------------------------------------------------------------------ States
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, StateKind):
+            self.register_state(name, type(value), value.value)
+        else:
+            if _state._WRITE_TRACKERS and name in self.__dict__.get("_state_kinds", ()):
+                _state._note_state_write(self, name)
+            super().__setattr__(name, value)
+
+    def register_state(self, name: str, kind: type[StateKind], value: torch.Tensor | None):
+        """Register (or re-declare) State ``name`` of ``kind`` with ``value``."""
+        if not (isinstance(kind, type) and issubclass(kind, StateKind)):
+            raise TypeError(f"{self._name()}: kind must be a StateKind subclass, got {kind!r}")
+        if "_state_kinds" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: call super().__init__() before States")
+        known = self._state_kinds.get(name)
+        if known is not None and known is not kind:
+            raise TypeError(
+                f"{self._name()}: State '{name}' is a {known.__name__}, cannot re-declare it as "
+                f"a {kind.__name__}"
+            )
+        if known is None:
+            for store in (self._parameters, self._buffers, self._modules):
+                store.pop(name, None)
+            self.__dict__.pop(name, None)
+        self._state_kinds[name] = kind
+        if issubclass(kind, ParamState):
+            param = None if value is None else nn.Parameter(value)
+            self._buffers.pop(name, None)
+            self.register_parameter(name, param)
+        elif name in self._buffers:
+            self._buffers[name] = value
+            if kind.persistent:
+                self._non_persistent_buffers_set.discard(name)
+            else:
+                self._non_persistent_buffers_set.add(name)
+        else:
+            self.register_buffer(name, value, persistent=kind.persistent)
+
+    def _set_state_value(self, name: str, value: torch.Tensor | None) -> None:
+        if _state._WRITE_TRACKERS:
+            _state._note_state_write(self, name)
+        if issubclass(self._state_kinds[name], ParamState):
+            with torch.no_grad():
+                getattr(self, name).copy_(value)
+        else:
+            self._buffers[name] = value
+
+    def init_state(self, batch_size: int | None = None) -> None:
+        """Allocate this module's States (``(batch_size, *varshape)`` or ``varshape``)."""
+
+    def reset_state(self, batch_size: int | None = None) -> None:
+        """Reset this module's States to their initial values; by default re-initialise."""
+        self.init_state(batch_size)
+
+    def states(self, kind: type[StateKind] | None = None):
+        """States of this module and its submodules (see :func:`torchbrain.states`)."""
+        from .state import states
+
+        return states(self, kind)
+
+    # -------------------------------------------------------- unit parameters
+    def _name(self) -> str:
+        return type(self).__name__
+
+    def _register_parameter_with_unit(
+        self,
+        name: str,
+        value: Any,
+        unit: str,
+        *,
+        shape: tuple[int, ...] | None = None,
+        positive: bool = False,
+        nonnegative: bool = False,
+        trainable: bool = False,
+    ) -> torch.Tensor:
+        """Check, convert and store a parameter; returns the stored tensor.
+
+        ``value`` may be a quantity, a number in the canonical ``unit``, a tensor, or an
+        initializer from :mod:`torchbrain.init` (evaluated on ``shape``). The result is a buffer
+        (saved by ``state_dict``, moved by ``.to()``) or, with ``trainable=True``, a Parameter.
+        """
+        from .init import Initializer
+
+        if isinstance(value, Initializer):
+            if shape is None:
+                raise TypeError(f"{self._name()}: parameter '{name}' cannot take an initializer")
+            value = value(shape, dtype=self._factory["dtype"], device=self._factory["device"])
+        if isinstance(value, nn.Parameter):
+            # A Parameter passed in is shared on purpose (weight tying); keep it, check unit-free.
+            tensor = value
+        else:
+            tensor = to_tensor(
+                value, unit, owner=self._name(), name=name,
+                dtype=self._factory["dtype"], device=self._factory["device"],
+            )
+        self._check_values(name, tensor, unit, positive=positive, nonnegative=nonnegative)
+        if shape is not None:
+            try:
+                torch.broadcast_shapes(tensor.shape, shape)
+            except RuntimeError:
+                raise ValueError(
+                    f"{self._name()}: parameter '{name}' has shape {tuple(tensor.shape)}, which "
+                    f"does not broadcast to the population shape {tuple(shape)}"
+                ) from None
+        self._param_units[name] = unit
+        if trainable or isinstance(value, nn.Parameter):
+            param = value if isinstance(value, nn.Parameter) else nn.Parameter(tensor.clone())
+            self.register_parameter(name, param)
+            return param
+        tensor = tensor.detach().clone() if tensor.requires_grad else tensor
+        self.register_buffer(name, tensor, persistent=True)
+        return tensor
+
+    def _check_values(self, name, tensor, unit, *, positive=False, nonnegative=False):
+        with torch.no_grad():
+            if torch.isnan(tensor).any():
+                raise ValueError(f"{self._name()}: parameter '{name}' contains NaN")
+            if positive and not bool((tensor > 0).all()):
+                raise ValueError(
+                    f"{self._name()}: parameter '{name}' must be positive, got "
+                    f"{format_quantity(tensor.min(), unit)} (smallest value)"
+                )
+            if nonnegative and not bool((tensor >= 0).all()):
+                raise ValueError(
+                    f"{self._name()}: parameter '{name}' must be >= 0, got "
+                    f"{format_quantity(tensor.min(), unit)} (smallest value)"
+                )
+
+    def quantity(self, name: str):
+        """The parameter ``name`` as a pint quantity in its canonical unit (for people)."""
+        if name not in self._param_units:
+            raise KeyError(f"{self._name()} has no parameter with a unit named '{name}'")
+        return as_quantity(getattr(self, name), self._param_units[name])
+
+    # -------------------------------------------------------------------- repr
+    def extra_repr(self) -> str:
+        parts = []
+        for key, value in self._repr_config().items():
+            parts.append(f"{key}={value}")
+        for name, unit in self._param_units.items():
+            parts.append(f"{name}={format_quantity(getattr(self, name), unit)}")
+        for name, kind in self._state_kinds.items():
+            value = getattr(self, name)
+            text = "None" if value is None else (
+                f"{str(value.dtype).removeprefix('torch.')}{list(value.shape)}"
+            )
+            parts.append(f"{name}={kind.__name__}({text})")
+        return ",\n".join(parts)
+
+    def __repr__(self) -> str:
+        # nn.Module's layout, leaving out empty containers (a population's unused input slots).
+        lines = [line for line in self.extra_repr().split("\n") if line]
+        for key, child in self._modules.items():
+            if child is None or (isinstance(child, nn.ModuleDict | nn.ModuleList)
+                                 and len(child) == 0):
+                continue
+            text = repr(child).replace("\n", "\n  ")
+            lines.append(f"({key}): {text}")
+        if not lines:
+            return f"{self._get_name()}()"
+        body = "\n  ".join(lines)
+        return f"{self._get_name()}(\n  {body}\n)"
+
+    def _repr_config(self) -> dict[str, Any]:
+        """Non-parameter settings shown first in ``repr`` (sizes, reset mode, ...)."""
+        return {}
+
+    # ---------------------------------------------------------------- pickling
+    def __getstate__(self):
+        # States computed under autograd are non-leaf tensors, which neither deepcopy nor pickle
+        # accept; copies get detached values (the original keeps its graph).
+        state = self.__dict__.copy()
+        buffers = state.get("_buffers")
+        if buffers is not None:
+            state["_buffers"] = {
+                k: (v.detach() if isinstance(v, torch.Tensor) and v.grad_fn is not None else v)
+                for k, v in buffers.items()
+            }
+        return state
+
+
+def check_quantity_free(value: Any, owner: str, name: str) -> None:
+    """Raise when a pint quantity reaches code that only takes canonical numbers."""
+    if is_quantity(value):
+        raise UnitError(f"{owner}: '{name}' must be a canonical number here, got {value!r}")
+
+
+def prod(shape) -> int:
+    return math.prod(shape)
