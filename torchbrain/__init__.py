@@ -12,10 +12,15 @@ Quick start::
         spikes = tb.for_loop(lambda t: neuron(20. * u.mA), tb.time_range(200. * u.ms))
 """
 
-from . import environ, functional, init, surrogate, units
+from . import analysis, environ, functional, init, ops, plot, surrogate, units
+from .comm import EventFixedNumConn, EventFixedProb, FixedNumConn
 from .dynamics import Dynamics, SynapticCurrent
 from .module import Module
+from .monitor import Monitor, RateMonitor
 from .neurons import ALIF, IF, LIF, LIFRef, Neuron
+from .outputs import COBA, CUBA, MgBlock
+from .projections import AlignPostProj
+from .runner import NetworkRunner
 from .state import (
     HiddenState,
     LongTermState,
@@ -29,6 +34,7 @@ from .state import (
     state_dict,
     states,
 )
+from .synapses import AMPA, NMDA, STD, STP, Alpha, BioNMDA, DualExpon, Expon, GABAa, Synapse
 from .transform import (
     ProgressBar,
     checkpointed_for_loop,
@@ -44,6 +50,29 @@ from .units import Quantity, UnitError, u
 __version__ = "0.1.0"
 
 __all__ = [
+    "analysis",
+    "ops",
+    "plot",
+    "Monitor",
+    "RateMonitor",
+    "EventFixedNumConn",
+    "EventFixedProb",
+    "FixedNumConn",
+    "COBA",
+    "CUBA",
+    "MgBlock",
+    "AlignPostProj",
+    "NetworkRunner",
+    "Synapse",
+    "Expon",
+    "DualExpon",
+    "Alpha",
+    "AMPA",
+    "GABAa",
+    "NMDA",
+    "BioNMDA",
+    "STP",
+    "STD",
     "environ",
     "functional",
     "init",

@@ -8,6 +8,7 @@ synaptic memory linear in neurons rather than in synapses.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -51,6 +52,10 @@ class ParamDescriber:
     """
 
     def __init__(self, cls: type, *args: Any, **kwargs: Any):
+        try:
+            inspect.signature(cls).bind(*args, **kwargs)
+        except TypeError as err:
+            raise TypeError(f"{cls.__name__}.desc(...): {err}") from None
         self.cls = cls
         self.args = args
         self.kwargs = kwargs

@@ -238,9 +238,10 @@ class _Progress:
         else:
             self.bar = tqdm(total=total, desc=desc)
 
-    def step(self) -> None:
+    def step(self, n: int = 1) -> None:
+        """Count ``n`` more steps (drivers that run chunks of steps pass the chunk size)."""
         if self.bar is not None:
-            self.pending += 1
+            self.pending += n
             if self.pending >= self.freq:
                 self.bar.update(self.pending)
                 self.pending = 0

@@ -1,0 +1,5 @@
+"""Ready-made networks: the classic benchmarks, built from the public building blocks."""
+
+from .ei_network import COBANet, CUBANet
+
+__all__ = ["COBANet", "CUBANet"]

@@ -1,0 +1,124 @@
+r"""The Vogels–Abbott (2005) E/I network, as in Brette et al. (2007) benchmarks 1 and 2.
+
+One population of ``4000 * scale`` LIF neurons with a 5 ms refractory period (80 % excitatory),
+each neuron projecting to a fixed number of 80 targets (so rates do not change with size), with
+exponential synapses:
+
+* **COBA** (conductance based): :math:`\tau_e = 5` ms, :math:`\tau_i = 10` ms, :math:`E_e = 0` mV,
+  :math:`E_i = -80` mV, weights 0.6 and 6.7 in units of the leak conductance
+  (:math:`g_L = 10` nS, so 6 nS and 67 nS); membrane :math:`\tau_m = 20` ms,
+  :math:`E_L = V_\mathrm{reset} = -60` mV, :math:`V_\mathrm{th} = -50` mV, a constant drive of
+  20 mV (200 pA); :math:`V_0 \sim \mathcal N(-55, 5)` mV. Mean rate about 21–22 Hz at every size.
+* **CUBA** (current based): the same network with current synapses, :math:`E_L = -49` mV (above
+  threshold: no external drive), jumps of the synaptic drive 1.62 mV (excitatory) and -9 mV
+  (inhibitory), :math:`V_0 \sim \mathcal N(-55, 5)` mV.
+
+References
+----------
+Vogels, T. P. & Abbott, L. F. (2005). Signal propagation and logic gating in networks of
+integrate-and-fire neurons. J. Neurosci. 25, 10786–10795.
+Brette, R. et al. (2007). Simulation of networks of spiking neurons: a review of tools and
+strategies. J. Comput. Neurosci. 23, 349–398.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import init
+from ..comm import EventFixedProb
+from ..module import Module
+from ..neurons import LIFRef
+from ..outputs import COBA, CUBA
+from ..projections import AlignPostProj
+from ..synapses import Expon
+from ..units import u
+
+__all__ = ["COBANet", "CUBANet"]
+
+#: Synapses per neuron (fixed out-degree, the benchmark's 2 % of 4000).
+FAN_OUT = 80
+
+
+class _EINet(Module):
+    """One LIFRef population split into E (first 80 %) and I neurons, two projections."""
+
+    def __init__(self, scale: float, neuron_kw: dict, e_proj: dict, i_proj: dict, drive,
+                 seed: int | None, device, dtype):
+        super().__init__(device=device, dtype=dtype)
+        if not scale > 0:
+            raise ValueError(f"{type(self).__name__}: 'scale' must be positive, got {scale}")
+        self.num = int(4000 * scale)
+        self.num_exc = int(0.8 * self.num)
+        self.num_inh = self.num - self.num_exc
+        fac = dict(device=device, dtype=dtype)
+        self.N = LIFRef(self.num, name="EI", **neuron_kw, **fac)
+        p = FAN_OUT / self.num
+        seed_i = None if seed is None else seed + 1
+        self.E = AlignPostProj(
+            comm=EventFixedProb(self.num_exc, self.num, p, e_proj["weight"], seed=seed, **fac),
+            syn=Expon.desc(self.num, tau=e_proj["tau"], **fac),
+            out=e_proj["out"], post=self.N,
+        )
+        self.I = AlignPostProj(
+            comm=EventFixedProb(self.num_inh, self.num, p, i_proj["weight"], seed=seed_i, **fac),
+            syn=Expon.desc(self.num, tau=i_proj["tau"], **fac),
+            out=i_proj["out"], post=self.N,
+        )
+        self.register_buffer(
+            "drive", torch.as_tensor(drive, dtype=dtype or torch.get_default_dtype()),
+            persistent=True,
+        )
+
+    def _repr_config(self):
+        return {"num": self.num, "num_exc": self.num_exc}
+
+    def forward(self, drive: torch.Tensor | None = None) -> torch.Tensor:
+        """One step: deliver last step's spikes, update the neurons, return the new spikes."""
+        spikes = self.N.get_spike()
+        self.E(spikes[..., : self.num_exc])
+        self.I(spikes[..., self.num_exc:])
+        return self.N(self.drive if drive is None else drive)
+
+
+class COBANet(_EINet):
+    """The conductance-based E/I benchmark network (see the module docstring).
+
+    Parameters
+    ----------
+    scale : float, default 1
+        Size as a multiple of 4000 neurons (the fan-out stays 80).
+    seed : int, optional
+        Seed of the connectivity (the initial voltages use torch's global generator).
+    V0_std : quantity [voltage], default 5 mV
+        Spread of the initial voltages around -55 mV (BrainPy's example uses 2 mV).
+    device, dtype : optional
+    """
+
+    def __init__(self, scale: float = 1.0, seed: int | None = 0, V0_std=5.0 * u.mV, *,
+                 device=None, dtype=None):
+        neuron = dict(tau=20.0 * u.ms, tau_ref=5.0 * u.ms, V_rest=-60.0 * u.mV,
+                      V_reset=-60.0 * u.mV, V_th=-50.0 * u.mV, R=1 / (10.0 * u.nS),
+                      V_initializer=init.Normal(-55.0 * u.mV, V0_std), spk_reset="hard")
+        e = dict(weight=0.6 * 10.0 * u.nS, tau=5.0 * u.ms, out=COBA.desc(E=0.0 * u.mV))
+        i = dict(weight=6.7 * 10.0 * u.nS, tau=10.0 * u.ms, out=COBA.desc(E=-80.0 * u.mV))
+        super().__init__(scale, neuron, e, i, drive=200.0, seed=seed, device=device, dtype=dtype)
+
+
+class CUBANet(_EINet):
+    """The current-based E/I benchmark network (see the module docstring).
+
+    The benchmark's synaptic variables are voltages added to the membrane equation
+    (:math:`\tau_m dV/dt = -(V - E_L) + g_e + g_i`, jumps of 1.62 mV and -9 mV); here they are
+    currents through R = 0.1 GΩ, so the weights are 16.2 pA and -90 pA.
+    """
+
+    def __init__(self, scale: float = 1.0, seed: int | None = 0, V0_std=5.0 * u.mV, *,
+                 device=None, dtype=None):
+        neuron = dict(tau=20.0 * u.ms, tau_ref=5.0 * u.ms, V_rest=-49.0 * u.mV,
+                      V_reset=-60.0 * u.mV, V_th=-50.0 * u.mV, R=1 / (10.0 * u.nS),
+                      V_initializer=init.Normal(-55.0 * u.mV, V0_std), spk_reset="hard")
+        # jumps of the summed synaptic drive R*I: 1.62 mV and -9 mV through R = 0.1 GΩ
+        e = dict(weight=1.62 / 0.1 * u.pA, tau=5.0 * u.ms, out=CUBA.desc())
+        i = dict(weight=-9.0 / 0.1 * u.pA, tau=10.0 * u.ms, out=CUBA.desc())
+        super().__init__(scale, neuron, e, i, drive=0.0, seed=seed, device=device, dtype=dtype)

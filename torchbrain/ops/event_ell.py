@@ -1,0 +1,107 @@
+r"""Event-driven matrix-vector product over a fixed fan-out (ELL) connectivity table.
+
+``out[b, j] = sum_i s[b, i] * sum_{k : idx[i, k] = j} w[i, k]``
+
+``idx`` is an ``(n_pre, K)`` table of target indices (one row per presynaptic neuron, ``K``
+targets each, duplicates allowed and delivered once per entry); ``w`` is a scalar (homogeneous
+weight) or an ``(n_pre, K)`` table. Only the rows of presynaptic neurons with a nonzero entry in
+``s`` are touched, so the cost grows with ``#events x K``, not with the number of synapses.
+``s`` is multiplied in (binary spikes give the classic event semantics; graded values such as
+STP-scaled spikes are weighted, unlike the reference, which treats any nonzero float as 1).
+
+One ``torch.library`` custom op: the pure-torch implementation below is the CPU path (and the
+reference for GPU kernels), ``register_fake`` lets ``torch.compile(fullgraph=True)`` trace through
+it without a graph break despite the data-dependent number of events, and ``register_autograd``
+gives gradients to the spikes and to the weights.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["event_ell_matvec", "event_ell_matvec_reference"]
+
+
+def event_ell_matvec_reference(spikes, indices, weights, n_post: int) -> torch.Tensor:
+    """Dense reference: builds the full weight matrix (tests only; O(n_pre x n_post))."""
+    n_pre, K = indices.shape
+    dense = torch.zeros(n_pre, n_post, dtype=spikes.dtype, device=spikes.device)
+    w = weights.expand(n_pre, K) if weights.ndim == 0 else weights
+    dense.index_put_((torch.arange(n_pre, device=spikes.device).repeat_interleave(K),
+                      indices.reshape(-1).long()), w.reshape(-1).to(spikes.dtype), accumulate=True)
+    return spikes @ dense
+
+
+@torch.library.custom_op("torchbrain::event_ell_matvec", mutates_args=())
+def _event_ell_matvec(
+    spikes: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor, n_post: int
+) -> torch.Tensor:
+    n_pre = indices.shape[0]
+    batch_shape = spikes.shape[:-1]
+    s = spikes.reshape(-1, n_pre)
+    batch = s.shape[0]
+    out = torch.zeros(batch * n_post, dtype=spikes.dtype, device=spikes.device)
+    b_idx, pre_idx = torch.nonzero(s, as_tuple=True)
+    if pre_idx.numel():
+        targets = indices.index_select(0, pre_idx).long()
+        if batch > 1:
+            targets = targets + (b_idx * n_post).unsqueeze(1)
+        amount = s[b_idx, pre_idx].unsqueeze(1)
+        if weights.ndim == 0:
+            values = (amount * weights.to(spikes.dtype)).expand_as(targets)
+        else:
+            values = amount * weights.index_select(0, pre_idx).to(spikes.dtype)
+        out.index_add_(0, targets.reshape(-1), values.reshape(-1))
+    return out.reshape(*batch_shape, n_post)
+
+
+@_event_ell_matvec.register_fake
+def _(spikes, indices, weights, n_post):
+    return spikes.new_empty((*spikes.shape[:-1], n_post))
+
+
+def _setup_context(ctx, inputs, output):
+    spikes, indices, weights, _ = inputs
+    ctx.save_for_backward(spikes, indices, weights)
+
+
+def _backward(ctx, grad_out):
+    spikes, indices, weights = ctx.saved_tensors
+    grad_spikes = grad_weights = None
+    # Gather the output gradient at every synapse's target: (..., n_pre, K).
+    gathered = grad_out[..., indices.long()]
+    if ctx.needs_input_grad[0]:
+        w = weights.to(grad_out.dtype)
+        grad_spikes = (gathered * w).sum(-1) if weights.ndim else gathered.sum(-1) * w
+    if ctx.needs_input_grad[2]:
+        per_synapse = gathered * spikes.unsqueeze(-1)
+        if weights.ndim == 0:
+            grad_weights = per_synapse.sum().to(weights.dtype)
+        else:
+            grad_weights = per_synapse.reshape(-1, *indices.shape).sum(0).to(weights.dtype)
+    return grad_spikes, None, grad_weights, None
+
+
+_event_ell_matvec.register_autograd(_backward, setup_context=_setup_context)
+
+
+def event_ell_matvec(spikes: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor,
+                     n_post: int) -> torch.Tensor:
+    """Event-driven ``spikes @ W`` for a fixed fan-out table (see the module docstring).
+
+    Parameters
+    ----------
+    spikes : Tensor, shape ``(..., n_pre)``
+        Presynaptic spikes (0/1) or graded events.
+    indices : Tensor of int32/int64, shape ``(n_pre, K)``
+        Target neuron of each synapse.
+    weights : Tensor, shape ``()`` or ``(n_pre, K)``
+        Homogeneous or per-synapse weights.
+    n_post : int
+        Number of postsynaptic neurons.
+
+    Returns
+    -------
+    Tensor, shape ``(..., n_post)``
+    """
+    return _event_ell_matvec(spikes, indices, weights, n_post)
