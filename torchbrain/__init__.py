@@ -12,12 +12,29 @@ Quick start::
         spikes = tb.for_loop(lambda t: neuron(20. * u.mA), tb.time_range(200. * u.ms))
 """
 
-from . import analysis, environ, functional, init, ops, plot, surrogate, units
+from . import analysis, environ, functional, init, models, ops, plot, surrogate, units
 from .comm import EventFixedNumConn, EventFixedProb, FixedNumConn
 from .dynamics import Dynamics, SynapticCurrent
 from .module import Module
 from .monitor import Monitor, RateMonitor
-from .neurons import ALIF, IF, LIF, LIFRef, Neuron
+from .neurons import (
+    ALIF,
+    IF,
+    LIF,
+    AdExIF,
+    AdExIFRef,
+    AdQuaIF,
+    AdQuaIFRef,
+    CobaLIF,
+    CubaLIF,
+    ExpIF,
+    ExpIFRef,
+    Gif,
+    GifRef,
+    LIFRef,
+    Neuron,
+    QuaIF,
+)
 from .outputs import COBA, CUBA, MgBlock
 from .projections import AlignPostProj
 from .runner import NetworkRunner
@@ -51,6 +68,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "analysis",
+    "models",
     "ops",
     "plot",
     "Monitor",
@@ -85,6 +103,17 @@ __all__ = [
     "LIF",
     "LIFRef",
     "ALIF",
+    "ExpIF",
+    "ExpIFRef",
+    "AdExIF",
+    "AdExIFRef",
+    "QuaIF",
+    "AdQuaIF",
+    "AdQuaIFRef",
+    "Gif",
+    "GifRef",
+    "CubaLIF",
+    "CobaLIF",
     "u",
     "Quantity",
     "UnitError",

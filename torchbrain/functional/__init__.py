@@ -1,6 +1,7 @@
 """The functional core: pure step functions of (input, state, params, dt)."""
 
-from . import lif
+from . import exp_if, gif, lif, quadratic_if, synapses, synaptic_lif
 from .integrators import decay_factor, exp_euler_linear, exprel
 
-__all__ = ["lif", "exprel", "exp_euler_linear", "decay_factor"]
+__all__ = ["lif", "exp_if", "quadratic_if", "gif", "synaptic_lif", "synapses", "exprel",
+           "exp_euler_linear", "decay_factor"]

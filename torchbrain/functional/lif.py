@@ -57,9 +57,18 @@ def lif_spike_input(V, V_th, V_reset):
 
 
 def lif_reset(V, spike, V_th, V_reset, hard: bool):
-    """Apply the (lazy) reset for ``spike`` emitted at ``V``."""
-    amount = (V.detach() if hard else V_th) - V_reset
-    return V - amount * spike
+    r"""Apply the (lazy) reset for ``spike`` emitted at ``V``.
+
+    * soft: :math:`V - (V_\mathrm{th} - V_\mathrm{reset})\,s`;
+    * hard: :math:`V_\mathrm{reset}\,s + \mathrm{sg}(V)(1 - s) + (V - \mathrm{sg}(V))`, the
+      reference's :math:`V - (\mathrm{sg}(V) - V_\mathrm{reset})\,s` in value and gradient
+      (``dV'/dV = 1``, ``dV'/ds = V_reset - V``), but exactly ``V_reset`` after a spike even when
+      ``V`` overshot to a huge value (where the reference's difference cancels in float32).
+    """
+    if hard:
+        Vd = V.detach()
+        return V_reset * spike + Vd * (1.0 - spike) + (V - Vd)
+    return V - (V_th - V_reset) * spike
 
 
 def lif_integrate(V, current, conductance, *, tau, V_rest, R, dt: float):

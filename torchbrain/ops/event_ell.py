@@ -38,19 +38,21 @@ def _event_ell_matvec(
 ) -> torch.Tensor:
     n_pre = indices.shape[0]
     batch_shape = spikes.shape[:-1]
-    s = spikes.reshape(-1, n_pre)
-    batch = s.shape[0]
+    flat_spikes = spikes.reshape(-1)
+    batch = flat_spikes.numel() // n_pre if n_pre else 0
     out = torch.zeros(batch * n_post, dtype=spikes.dtype, device=spikes.device)
-    b_idx, pre_idx = torch.nonzero(s, as_tuple=True)
-    if pre_idx.numel():
-        targets = indices.index_select(0, pre_idx).long()
+    # Spike compaction: the positions of the events in the flattened (batch, n_pre) input.
+    events = torch.nonzero(flat_spikes).squeeze(1)
+    if events.numel():
+        pre = events if batch == 1 else events % n_pre
+        targets = indices.index_select(0, pre)
         if batch > 1:
-            targets = targets + (b_idx * n_post).unsqueeze(1)
-        amount = s[b_idx, pre_idx].unsqueeze(1)
+            targets = targets + (events // n_pre * n_post).unsqueeze(1).to(targets.dtype)
+        amount = flat_spikes.index_select(0, events).unsqueeze(1)
         if weights.ndim == 0:
-            values = (amount * weights.to(spikes.dtype)).expand_as(targets)
+            values = (amount * weights.to(spikes.dtype)).expand(targets.shape)
         else:
-            values = amount * weights.index_select(0, pre_idx).to(spikes.dtype)
+            values = amount * weights.index_select(0, pre).to(spikes.dtype)
         out.index_add_(0, targets.reshape(-1), values.reshape(-1))
     return out.reshape(*batch_shape, n_post)
 
