@@ -72,3 +72,12 @@ def test_cuba_network_runs_and_is_active():
 def test_scale_must_be_positive():
     with pytest.raises(ValueError, match="COBANet: 'scale' must be positive"):
         COBANet(scale=0.0)
+
+
+def test_cobahh_runs_five_seconds_in_float32_without_nan():
+    torch.manual_seed(0)
+    net = tb.models.COBAHHNet(scale=0.05, seed=0, dtype=torch.float32)
+    spikes = simulate(net, 50_000)
+    assert not torch.isnan(net.N.V).any()
+    assert all(torch.isfinite(v).all() for v in tb.states(net).values())
+    assert spikes.float().mean().item() * 1e4 > 1.0  # the network is active

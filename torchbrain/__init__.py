@@ -13,12 +13,24 @@ Quick start::
 """
 
 from . import analysis, environ, functional, init, models, ops, plot, surrogate, units
-from .comm import EventFixedNumConn, EventFixedProb, FixedNumConn
+from .comm import (
+    AllToAll,
+    EventFixedNumConn,
+    EventFixedProb,
+    EventLinear,
+    FixedNumConn,
+    FixedProb,
+    Linear,
+    OneToOne,
+    SignedWLinear,
+    SparseLinear,
+)
 from .dynamics import Dynamics, SynapticCurrent
 from .module import Module
 from .monitor import Monitor, RateMonitor
 from .neurons import (
     ALIF,
+    HH,
     IF,
     LIF,
     AdExIF,
@@ -29,11 +41,18 @@ from .neurons import (
     CubaLIF,
     ExpIF,
     ExpIFRef,
+    FitzHughNagumo,
     Gif,
     GifRef,
+    HindmarshRose,
+    Izhikevich,
+    IzhikevichRef,
     LIFRef,
+    MorrisLecar,
     Neuron,
     QuaIF,
+    TraubMilesHH,
+    WangBuzsakiHH,
 )
 from .outputs import COBA, CUBA, MgBlock
 from .projections import AlignPostProj
@@ -76,6 +95,13 @@ __all__ = [
     "EventFixedNumConn",
     "EventFixedProb",
     "FixedNumConn",
+    "FixedProb",
+    "Linear",
+    "SignedWLinear",
+    "AllToAll",
+    "OneToOne",
+    "EventLinear",
+    "SparseLinear",
     "COBA",
     "CUBA",
     "MgBlock",
@@ -114,6 +140,14 @@ __all__ = [
     "GifRef",
     "CubaLIF",
     "CobaLIF",
+    "HH",
+    "WangBuzsakiHH",
+    "MorrisLecar",
+    "TraubMilesHH",
+    "Izhikevich",
+    "IzhikevichRef",
+    "FitzHughNagumo",
+    "HindmarshRose",
     "u",
     "Quantity",
     "UnitError",

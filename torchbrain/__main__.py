@@ -68,11 +68,11 @@ def tour(args) -> int:
 
     import torchbrain as tb
     from torchbrain import u
-    from torchbrain.models import COBANet, CUBANet
+    from torchbrain.models import COBAHHNet, COBANet, CUBANet
 
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
-    nets = {"coba": COBANet, "cuba": CUBANet}
+    nets = {"coba": COBANet, "cuba": CUBANet, "cobahh": COBAHHNet}
     if args.model not in nets:
         print(f"unknown model {args.model!r}; choose one of {sorted(nets)}", file=sys.stderr)
         return 2
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     mm.add_argument("--progress", action="store_true", help="show a progress bar")
     mm.set_defaults(func=mental_model)
     tr = sub.add_parser("tour", help="the E/I benchmark network (COBA/CUBA)")
-    tr.add_argument("--model", default="coba", help="coba or cuba")
+    tr.add_argument("--model", default="coba", help="coba, cuba or cobahh")
     tr.add_argument("--scale", type=float, default=1.0, help="size as a multiple of 4000 neurons")
     tr.add_argument("--duration", type=float, default=1000.0, help="simulated time in ms")
     tr.add_argument("--dt", type=float, default=0.1, help="time step in ms")

@@ -27,6 +27,10 @@ __all__ = ["NetworkRunner"]
 class NetworkRunner:
     """Run ``net()`` for many steps in compiled chunks, without autograd.
 
+    The loop runs under ``torch.inference_mode`` (cheaper dispatch than ``no_grad``, which
+    matters for the per-step custom ops), so the States it leaves are inference tensors: call
+    ``tb.reset_all_states(net)`` before training the same model with autograd.
+
     Parameters
     ----------
     net : nn.Module
@@ -56,7 +60,7 @@ class NetworkRunner:
                 outs.append(self.net())
         return torch.stack(outs)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def run(self, steps: int, t0: float = 0.0, pbar: ProgressBar | bool | int | None = None):
         """Advance ``steps`` steps from time ``t0`` (ms); returns the stacked outputs.
 

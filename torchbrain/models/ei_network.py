@@ -13,6 +13,13 @@ exponential synapses:
   threshold: no external drive), jumps of the synaptic drive 1.62 mV (excitatory) and -9 mV
   (inhibitory), :math:`V_0 \sim \mathcal N(-55, 5)` mV.
 
+* **COBAHH** (benchmark 3): the COBA network of Traub–Miles Hodgkin–Huxley neurons
+  (:class:`~torchbrain.neurons.TraubMilesHH`: 200 pF, g_L = 10 nS, g_Na = 20 µS, g_K = 6 µS,
+  spike = upward crossing of -20 mV, no refractory period), no external drive; activity is
+  started by random initial voltages and conductances (as in the benchmark's reference code:
+  :math:`V_0 \sim \mathcal N(-65, 5)` mV, :math:`g_e \sim \mathcal N(40, 15)` nS,
+  :math:`g_i \sim \mathcal N(200, 120)` nS).
+
 References
 ----------
 Vogels, T. P. & Abbott, L. F. (2005). Signal propagation and logic gating in networks of
@@ -23,18 +30,20 @@ strategies. J. Comput. Neurosci. 23, 349–398.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from .. import init
 from ..comm import EventFixedProb
 from ..module import Module
-from ..neurons import LIFRef
+from ..neurons import LIFRef, TraubMilesHH
 from ..outputs import COBA, CUBA
 from ..projections import AlignPostProj
 from ..synapses import Expon
 from ..units import u
 
-__all__ = ["COBANet", "CUBANet"]
+__all__ = ["COBANet", "CUBANet", "COBAHHNet"]
 
 #: Synapses per neuron (fixed out-degree, the benchmark's 2 % of 4000).
 FAN_OUT = 80
@@ -43,7 +52,7 @@ FAN_OUT = 80
 class _EINet(Module):
     """One LIFRef population split into E (first 80 %) and I neurons, two projections."""
 
-    def __init__(self, scale: float, neuron_kw: dict, e_proj: dict, i_proj: dict, drive,
+    def __init__(self, scale: float, make_neurons, e_proj: dict, i_proj: dict, drive,
                  seed: int | None, device, dtype):
         super().__init__(device=device, dtype=dtype)
         if not scale > 0:
@@ -52,17 +61,19 @@ class _EINet(Module):
         self.num_exc = int(0.8 * self.num)
         self.num_inh = self.num - self.num_exc
         fac = dict(device=device, dtype=dtype)
-        self.N = LIFRef(self.num, name="EI", **neuron_kw, **fac)
+        self.N = make_neurons(self.num, name="EI", **fac)
         p = FAN_OUT / self.num
         seed_i = None if seed is None else seed + 1
         self.E = AlignPostProj(
             comm=EventFixedProb(self.num_exc, self.num, p, e_proj["weight"], seed=seed, **fac),
-            syn=Expon.desc(self.num, tau=e_proj["tau"], **fac),
+            syn=Expon.desc(self.num, tau=e_proj["tau"], g_initializer=e_proj.get("g0", 0.0),
+                           **fac),
             out=e_proj["out"], post=self.N,
         )
         self.I = AlignPostProj(
             comm=EventFixedProb(self.num_inh, self.num, p, i_proj["weight"], seed=seed_i, **fac),
-            syn=Expon.desc(self.num, tau=i_proj["tau"], **fac),
+            syn=Expon.desc(self.num, tau=i_proj["tau"], g_initializer=i_proj.get("g0", 0.0),
+                           **fac),
             out=i_proj["out"], post=self.N,
         )
         self.register_buffer(
@@ -102,7 +113,8 @@ class COBANet(_EINet):
                       V_initializer=init.Normal(-55.0 * u.mV, V0_std), spk_reset="hard")
         e = dict(weight=0.6 * 10.0 * u.nS, tau=5.0 * u.ms, out=COBA.desc(E=0.0 * u.mV))
         i = dict(weight=6.7 * 10.0 * u.nS, tau=10.0 * u.ms, out=COBA.desc(E=-80.0 * u.mV))
-        super().__init__(scale, neuron, e, i, drive=200.0, seed=seed, device=device, dtype=dtype)
+        super().__init__(scale, partial(LIFRef, **neuron), e, i, drive=200.0, seed=seed,
+                         device=device, dtype=dtype)
 
 
 class CUBANet(_EINet):
@@ -121,4 +133,20 @@ class CUBANet(_EINet):
         # jumps of the summed synaptic drive R*I: 1.62 mV and -9 mV through R = 0.1 GΩ
         e = dict(weight=1.62 / 0.1 * u.pA, tau=5.0 * u.ms, out=CUBA.desc())
         i = dict(weight=-9.0 / 0.1 * u.pA, tau=10.0 * u.ms, out=CUBA.desc())
-        super().__init__(scale, neuron, e, i, drive=0.0, seed=seed, device=device, dtype=dtype)
+        super().__init__(scale, partial(LIFRef, **neuron), e, i, drive=0.0, seed=seed,
+                         device=device, dtype=dtype)
+
+
+class COBAHHNet(_EINet):
+    """The conductance-based Hodgkin–Huxley benchmark network (see the module docstring).
+
+    The rate functions use an ``exprel`` form, so float32 runs stay free of NaN.
+    """
+
+    def __init__(self, scale: float = 1.0, seed: int | None = 0, *, device=None, dtype=None):
+        e = dict(weight=6.0 * u.nS, tau=5.0 * u.ms, out=COBA.desc(E=0.0 * u.mV),
+                 g0=init.Normal(40.0 * u.nS, 15.0 * u.nS))
+        i = dict(weight=67.0 * u.nS, tau=10.0 * u.ms, out=COBA.desc(E=-80.0 * u.mV),
+                 g0=init.Normal(200.0 * u.nS, 120.0 * u.nS))
+        neurons = partial(TraubMilesHH, V_initializer=init.Normal(-65.0 * u.mV, 5.0 * u.mV))
+        super().__init__(scale, neurons, e, i, drive=0.0, seed=seed, device=device, dtype=dtype)

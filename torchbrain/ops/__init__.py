@@ -1,5 +1,16 @@
 """``torch.library`` custom ops: one per hot operation (pure-torch reference = CPU path)."""
 
+from .event_csr import (
+    csr_to_dense,
+    event_csr_matvec,
+    event_csr_matvec_reference,
+    event_dense_matvec,
+    event_dense_matvec_reference,
+)
 from .event_ell import event_ell_matvec, event_ell_matvec_reference
 
-__all__ = ["event_ell_matvec", "event_ell_matvec_reference"]
+__all__ = [
+    "event_ell_matvec", "event_ell_matvec_reference", "event_csr_matvec",
+    "event_csr_matvec_reference", "csr_to_dense", "event_dense_matvec",
+    "event_dense_matvec_reference",
+]

@@ -1,0 +1,246 @@
+r"""Event-driven products over explicit connectivity: CSR (sparse) and dense weight matrices.
+
+CSR
+---
+``out[b, j] = sum_i s[b, i] * sum_{k in [indptr[i], indptr[i+1]) : indices[k] = j} w[k]``
+
+Row ``i`` of the compressed sparse row (CSR) matrix holds the synapses of presynaptic neuron ``i``:
+their targets ``indices[indptr[i]:indptr[i+1]]`` and weights ``w`` at the same positions (or one
+scalar weight for all, "homogeneous"). Rows may have any length, including zero. Only the rows of
+presynaptic neurons with a nonzero entry in ``s`` are touched: the active rows are found with
+``nonzero``, their synapse ranges are expanded into one flat list of synapse positions
+(``repeat_interleave`` of the row lengths) and delivered with one ``index_add_``; the cost grows
+with ``#events x fan-out``, not with the number of synapses. ``s`` is multiplied in (binary spikes
+give the classic event semantics; graded values are weighted).
+
+Dense
+-----
+``out[b, :] = sum_{i : s[b, i] != 0} e[b, i] * W[i, :]`` with ``e = s`` or, for
+``float_as_event=True``, ``e = (s != 0)`` (the reference's ``EventLinear`` semantics, where any
+nonzero float counts as one event). The active rows of ``W`` are gathered with ``index_select``;
+the cost grows with ``#events x n_post``.
+
+Both are ``torch.library`` custom ops: the pure-torch implementations below are the CPU path (and
+the references for GPU kernels), ``register_fake`` lets ``torch.compile(fullgraph=True)`` trace
+through them despite the data-dependent number of events, and ``register_autograd`` gives
+gradients to the inputs and to the weights. The gradient with respect to the input is the one of
+the weighted product (``grad_out @ W^T``) in both dense modes: for ``float_as_event=True`` the
+forward pass is piecewise constant in ``s``, and passing the gradient straight through is what
+surrogate-gradient training of the spikes needs (as in the reference).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "event_csr_matvec",
+    "event_csr_matvec_reference",
+    "csr_to_dense",
+    "event_dense_matvec",
+    "event_dense_matvec_reference",
+]
+
+
+# ----------------------------------------------------------------------------------- CSR
+def csr_to_dense(indptr, indices, weights, n_post: int, dtype=None) -> torch.Tensor:
+    """The ``(n_pre, n_post)`` dense matrix of a CSR table (duplicates are summed)."""
+    n_pre = indptr.shape[0] - 1
+    nnz = indices.shape[0]
+    dtype = dtype or (weights.dtype if weights.is_floating_point() else torch.get_default_dtype())
+    rows = torch.repeat_interleave(
+        torch.arange(n_pre, device=indices.device), (indptr[1:] - indptr[:-1]).long(),
+        output_size=nnz,
+    )
+    dense = torch.zeros(n_pre, n_post, dtype=dtype, device=indices.device)
+    w = weights.expand(nnz) if weights.ndim == 0 else weights
+    dense.index_put_((rows, indices.long()), w.to(dtype), accumulate=True)
+    return dense
+
+
+def event_csr_matvec_reference(spikes, indptr, indices, weights, n_post: int) -> torch.Tensor:
+    """Dense reference: builds the full weight matrix (tests only; O(n_pre x n_post))."""
+    return spikes @ csr_to_dense(indptr, indices, weights, n_post, dtype=spikes.dtype)
+
+
+@torch.library.custom_op("torchbrain::event_csr_matvec", mutates_args=())
+def _event_csr_matvec(
+    spikes: torch.Tensor, indptr: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor,
+    n_post: int,
+) -> torch.Tensor:
+    n_pre = indptr.shape[0] - 1
+    batch_shape = spikes.shape[:-1]
+    s = spikes.reshape(-1, n_pre)
+    batch = s.shape[0]
+    device = spikes.device
+    out = torch.zeros(batch * n_post, dtype=spikes.dtype, device=device)
+    b_idx, pre_idx = torch.nonzero(s, as_tuple=True)
+    if pre_idx.numel():
+        starts = indptr.index_select(0, pre_idx).long()
+        counts = indptr.index_select(0, pre_idx + 1).long() - starts
+        total = int(counts.sum())
+        if total:
+            # one entry per delivered synapse: which event it belongs to, and its CSR position
+            event = torch.repeat_interleave(
+                torch.arange(pre_idx.numel(), device=device), counts, output_size=total
+            )
+            first = torch.cumsum(counts, 0) - counts
+            synapse = (starts - first).index_select(0, event) + torch.arange(total, device=device)
+            targets = indices.index_select(0, synapse).long()
+            if batch > 1:
+                targets = targets + (b_idx * n_post).index_select(0, event)
+            amount = s[b_idx, pre_idx].index_select(0, event)
+            if weights.ndim == 0:
+                values = amount * weights.to(spikes.dtype)
+            else:
+                values = amount * weights.index_select(0, synapse).to(spikes.dtype)
+            out.index_add_(0, targets, values)
+    return out.reshape(*batch_shape, n_post)
+
+
+@_event_csr_matvec.register_fake
+def _(spikes, indptr, indices, weights, n_post):
+    return spikes.new_empty((*spikes.shape[:-1], n_post))
+
+
+def _csr_setup_context(ctx, inputs, output):
+    spikes, indptr, indices, weights, _ = inputs
+    ctx.save_for_backward(spikes, indptr, indices, weights)
+
+
+def _csr_backward(ctx, grad_out):
+    spikes, indptr, indices, weights = ctx.saved_tensors
+    n_pre = indptr.shape[0] - 1
+    nnz = indices.shape[0]
+    grad_spikes = grad_weights = None
+    # the presynaptic row of every synapse, and the output gradient at its target: (..., nnz)
+    rows = torch.repeat_interleave(
+        torch.arange(n_pre, device=indices.device), (indptr[1:] - indptr[:-1]).long(),
+        output_size=nnz,
+    )
+    gathered = grad_out[..., indices.long()]
+    if ctx.needs_input_grad[0]:
+        w = weights.to(grad_out.dtype)
+        per_synapse = gathered if weights.ndim == 0 else gathered * w
+        grad_spikes = grad_out.new_zeros((*grad_out.shape[:-1], n_pre)).index_add_(
+            -1, rows, per_synapse
+        )
+        if weights.ndim == 0:
+            grad_spikes = grad_spikes * w
+        grad_spikes = grad_spikes.to(spikes.dtype)
+    if ctx.needs_input_grad[3]:
+        per_synapse = gathered * spikes.to(grad_out.dtype)[..., rows]
+        if weights.ndim == 0:
+            grad_weights = per_synapse.sum().to(weights.dtype)
+        else:
+            grad_weights = per_synapse.reshape(-1, nnz).sum(0).to(weights.dtype)
+    return grad_spikes, None, None, grad_weights, None
+
+
+_event_csr_matvec.register_autograd(_csr_backward, setup_context=_csr_setup_context)
+
+
+def event_csr_matvec(spikes: torch.Tensor, indptr: torch.Tensor, indices: torch.Tensor,
+                     weights: torch.Tensor, n_post: int) -> torch.Tensor:
+    """Event-driven ``spikes @ W`` for a CSR weight matrix (see the module docstring).
+
+    Parameters
+    ----------
+    spikes : Tensor, shape ``(..., n_pre)``
+        Presynaptic spikes (0/1) or graded values (multiplied in).
+    indptr : Tensor of int32/int64, shape ``(n_pre + 1,)``
+        Row pointers: the synapses of presynaptic neuron ``i`` are ``indptr[i]:indptr[i+1]``.
+    indices : Tensor of int32/int64, shape ``(nnz,)``
+        Target neuron of each synapse, in ``[0, n_post)``.
+    weights : Tensor, shape ``()`` or ``(nnz,)``
+        Homogeneous or per-synapse weights.
+    n_post : int
+        Number of postsynaptic neurons.
+
+    Returns
+    -------
+    Tensor, shape ``(..., n_post)``, of the dtype of ``spikes``.
+    """
+    if spikes.shape[-1] != indptr.shape[0] - 1:
+        raise ValueError(
+            f"event_csr_matvec: spikes have {spikes.shape[-1]} presynaptic entries, the table has "
+            f"{indptr.shape[0] - 1} rows (indptr has {indptr.shape[0]} entries)"
+        )
+    return _event_csr_matvec(spikes, indptr, indices, weights, n_post)
+
+
+# --------------------------------------------------------------------------------- dense
+def event_dense_matvec_reference(spikes, weight, float_as_event: bool = True) -> torch.Tensor:
+    """Dense reference: ``e @ W`` with ``e = (spikes != 0)`` or ``spikes``."""
+    events = (spikes != 0).to(spikes.dtype) if float_as_event else spikes
+    return events @ weight.to(spikes.dtype)
+
+
+@torch.library.custom_op("torchbrain::event_dense_matvec", mutates_args=())
+def _event_dense_matvec(
+    spikes: torch.Tensor, weight: torch.Tensor, float_as_event: bool
+) -> torch.Tensor:
+    n_pre, n_post = weight.shape
+    batch_shape = spikes.shape[:-1]
+    s = spikes.reshape(-1, n_pre)
+    out = torch.zeros(s.shape[0], n_post, dtype=spikes.dtype, device=spikes.device)
+    b_idx, pre_idx = torch.nonzero(s, as_tuple=True)
+    if pre_idx.numel():
+        rows = weight.index_select(0, pre_idx).to(spikes.dtype)
+        if not float_as_event:
+            rows = rows * s[b_idx, pre_idx].unsqueeze(1)
+        out.index_add_(0, b_idx, rows)
+    return out.reshape(*batch_shape, n_post)
+
+
+@_event_dense_matvec.register_fake
+def _(spikes, weight, float_as_event):
+    return spikes.new_empty((*spikes.shape[:-1], weight.shape[1]))
+
+
+def _dense_setup_context(ctx, inputs, output):
+    spikes, weight, float_as_event = inputs
+    ctx.float_as_event = float_as_event
+    ctx.save_for_backward(spikes, weight)
+
+
+def _dense_backward(ctx, grad_out):
+    spikes, weight = ctx.saved_tensors
+    grad_spikes = grad_weight = None
+    if ctx.needs_input_grad[0]:
+        grad_spikes = (grad_out @ weight.to(grad_out.dtype).T).to(spikes.dtype)
+    if ctx.needs_input_grad[1]:
+        events = (spikes != 0).to(grad_out.dtype) if ctx.float_as_event else spikes
+        n_pre, n_post = weight.shape
+        grad_weight = (events.reshape(-1, n_pre).T.to(grad_out.dtype)
+                       @ grad_out.reshape(-1, n_post)).to(weight.dtype)
+    return grad_spikes, grad_weight, None
+
+
+_event_dense_matvec.register_autograd(_dense_backward, setup_context=_dense_setup_context)
+
+
+def event_dense_matvec(spikes: torch.Tensor, weight: torch.Tensor,
+                       float_as_event: bool = True) -> torch.Tensor:
+    """Event-driven ``e @ W`` for a dense ``(n_pre, n_post)`` weight matrix.
+
+    Parameters
+    ----------
+    spikes : Tensor, shape ``(..., n_pre)``
+        Presynaptic spikes or graded values.
+    weight : Tensor, shape ``(n_pre, n_post)``
+        Dense weight matrix.
+    float_as_event : bool, default True
+        Count every nonzero entry of ``spikes`` as one event (``e = spikes != 0``); ``False``
+        weights each active row by its value (``e = spikes``).
+
+    Returns
+    -------
+    Tensor, shape ``(..., n_post)``, of the dtype of ``spikes``.
+    """
+    if weight.ndim != 2 or spikes.shape[-1] != weight.shape[0]:
+        raise ValueError(
+            f"event_dense_matvec: spikes have {spikes.shape[-1]} presynaptic entries, the weight "
+            f"must have shape ({spikes.shape[-1]}, n_post), got {tuple(weight.shape)}"
+        )
+    return _event_dense_matvec(spikes, weight, bool(float_as_event))
