@@ -12,7 +12,19 @@ Quick start::
         spikes = tb.for_loop(lambda t: neuron(20. * u.mA), tb.time_range(200. * u.ms))
 """
 
-from . import analysis, environ, functional, init, models, ops, plot, surrogate, units
+from . import (
+    analysis,
+    environ,
+    functional,
+    init,
+    inputs,
+    models,
+    ops,
+    plot,
+    readouts,
+    surrogate,
+    units,
+)
 from .comm import (
     AllToAll,
     EventFixedNumConn,
@@ -26,6 +38,19 @@ from .comm import (
     SparseLinear,
 )
 from .dynamics import Dynamics, SynapticCurrent
+from .inputs import (
+    ConstantInput,
+    OUProcessInput,
+    PoissonEncoder,
+    PoissonInput,
+    PoissonSpike,
+    RampInput,
+    SectionInput,
+    SinusoidalInput,
+    SpikeTime,
+    StepInput,
+    WienerProcessInput,
+)
 from .module import Module
 from .monitor import Monitor, RateMonitor
 from .neurons import (
@@ -56,6 +81,7 @@ from .neurons import (
 )
 from .outputs import COBA, CUBA, MgBlock
 from .projections import AlignPostProj
+from .readouts import LeakyRateReadout, LeakySpikeReadout
 from .runner import NetworkRunner
 from .state import (
     HiddenState,
@@ -87,6 +113,21 @@ __version__ = "0.1.0"
 
 __all__ = [
     "analysis",
+    "inputs",
+    "readouts",
+    "PoissonSpike",
+    "PoissonEncoder",
+    "PoissonInput",
+    "SpikeTime",
+    "SectionInput",
+    "ConstantInput",
+    "StepInput",
+    "RampInput",
+    "SinusoidalInput",
+    "OUProcessInput",
+    "WienerProcessInput",
+    "LeakyRateReadout",
+    "LeakySpikeReadout",
     "models",
     "ops",
     "plot",
