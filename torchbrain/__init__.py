@@ -37,6 +37,7 @@ from .comm import (
     SignedWLinear,
     SparseLinear,
 )
+from .delay import Delay, SpikeDelay
 from .dynamics import Dynamics, SynapticCurrent
 from .inputs import (
     ConstantInput,
@@ -80,7 +81,14 @@ from .neurons import (
     WangBuzsakiHH,
 )
 from .outputs import COBA, CUBA, MgBlock
-from .projections import AlignPostProj
+from .projections import (
+    AlignPostProj,
+    AlignPreProj,
+    AsymmetryGapJunction,
+    CurrentProj,
+    DeltaProj,
+    SymmetryGapJunction,
+)
 from .readouts import LeakyRateReadout, LeakySpikeReadout
 from .runner import NetworkRunner
 from .state import (
@@ -147,6 +155,13 @@ __all__ = [
     "CUBA",
     "MgBlock",
     "AlignPostProj",
+    "AlignPreProj",
+    "CurrentProj",
+    "DeltaProj",
+    "SymmetryGapJunction",
+    "AsymmetryGapJunction",
+    "Delay",
+    "SpikeDelay",
     "NetworkRunner",
     "Synapse",
     "Expon",

@@ -20,6 +20,13 @@ neurons, not with synapses.
 Timing (as in brainpy.state): ``proj(spikes)`` delivers ``comm(spikes)`` as a pending jump; the
 shared synapse advances when the post population is called (its *before update*), then the
 output is evaluated inside the membrane equation at the membrane potential.
+
+Optional presynaptic stages, applied to the spikes before ``comm`` in this order:
+``delay`` (a ring buffer of whole time steps, :mod:`torchbrain.delay`; a spike at step ``k``
+reaches the synapse at step ``k + 1 + D``, exactly once) and ``stp`` (short-term plasticity sized
+by the presynaptic population; its graded output is weighted by value by the event-driven
+connectivity). The delay models axonal conduction and comes first; the plasticity acts at the
+terminal on the spikes as they arrive.
 """
 
 from __future__ import annotations
@@ -29,12 +36,37 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..delay import as_delay
 from ..describe import ParamDescriber
 from ..dynamics import Dynamics
 from ..module import Module
 from .base import check_sizes, check_weight_unit
 
 __all__ = ["AlignPostProj"]
+
+
+def as_presynaptic_stp(owner: str, stp, size):
+    """Build (or check) the short-term plasticity stage of a projection.
+
+    ``stp`` may be ``None``, an instance (``STP``/``STD`` or any population driven by spikes) or
+    a descriptor (``STP.desc(n_pre, ...)``); its size must equal ``size`` (the number of
+    presynaptic entries). Raised at construction.
+    """
+    if stp is None:
+        return None
+    if isinstance(stp, ParamDescriber):
+        stp = stp()
+    if not isinstance(stp, Dynamics):
+        raise TypeError(
+            f"{owner}: 'stp' must be a short-term plasticity module (STP, STD) or its "
+            f"descriptor, got {type(stp).__name__}"
+        )
+    if size is not None and stp.num != size:
+        raise ValueError(
+            f"{owner}: the short-term plasticity has {stp.num} units but the presynaptic "
+            f"signal has {size}; size it by the presynaptic population"
+        )
+    return stp
 
 
 class _AlignPostUpdate(nn.Module):
@@ -68,17 +100,28 @@ class AlignPostProj(Module):
         The target population.
     label : str, optional
         Projections with different labels never share a synapse.
+    delay : quantity [time], Delay or None, default None
+        Transmission delay of the presynaptic spikes (plain numbers in ms), stored as
+        ``D = round(delay / dt)`` whole steps (halves up; see :func:`torchbrain.delay.delay_steps`)
+        when the States are initialised, so ``tb.init_all_states`` must run inside a ``dt``
+        context. Total lag from a presynaptic spike to the conductance jump: ``1 + D`` steps.
+        Unlike the reference, a delay that is not a multiple of ``dt`` never splits a spike (the
+        reference interpolates it and then delivers it twice).
+    stp : STP, STD, descriptor or None, default None
+        Short-term plasticity sized by the presynaptic population (``comm.n_pre``), applied to
+        the (delayed) spikes before ``comm``: each spike is weighted by its efficacy.
 
     Raises
     ------
     TypeError, ValueError
         At construction, for a ``post`` that is not a population, a synapse that is not linear
-        (cannot be aligned to post), sizes that disagree between comm, syn and post, or a weight
-        unit that the output cannot take (e.g. a current weight into a COBA output).
+        (cannot be aligned to post), sizes that disagree between comm, syn, post, delay and stp,
+        a negative delay, or a weight unit that the output cannot take (e.g. a current weight
+        into a COBA output).
     """
 
     def __init__(self, *modules: nn.Module, comm: nn.Module, syn, out, post: Dynamics,
-                 label: str | None = None):
+                 label: str | None = None, delay=None, stp=None):
         super().__init__()
         if not isinstance(post, Dynamics):
             raise TypeError(
@@ -90,6 +133,9 @@ class AlignPostProj(Module):
         self.pre_modules = nn.ModuleList(modules)
         self.comm = comm
         self.label = label
+        n_pre = getattr(comm, "n_pre", None)
+        self.delay = as_delay("AlignPostProj", delay, n_pre, like=comm)
+        self.stp = as_presynaptic_stp("AlignPostProj", stp, n_pre)
         merging = isinstance(syn, ParamDescriber)
         if merging != isinstance(out, ParamDescriber):
             raise TypeError(
@@ -145,6 +191,10 @@ class AlignPostProj(Module):
         x = spikes
         for mod in self.pre_modules:
             x = mod(x)
+        if self.delay is not None:
+            x = self.delay(x)
+        if self.stp is not None:
+            x = self.stp(x)
         x = self.comm(x)
         self.syn.add_delta_input(self._input_key, x)
         if not self.merging:
