@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from . import environ
+from .state import ParamState
 from .transform import ProgressBar, _as_progress_bar, _Progress
 
 __all__ = ["NetworkRunner"]
@@ -60,6 +61,16 @@ class NetworkRunner:
                 outs.append(self.net())
         return torch.stack(outs)
 
+    def _states_to_inference(self) -> None:
+        # The loop turns every State into an inference tensor on its first write; doing it up
+        # front keeps the compiled chunk from being compiled twice (once per tensor kind).
+        for _, module in self.net.named_modules():
+            for name, kind in getattr(module, "_state_kinds", {}).items():
+                value = getattr(module, name)
+                if (not issubclass(kind, ParamState) and isinstance(value, torch.Tensor)
+                        and not value.is_inference()):
+                    module._set_state_value(name, value.clone())
+
     @torch.inference_mode()
     def run(self, steps: int, t0: float = 0.0, pbar: ProgressBar | bool | int | None = None):
         """Advance ``steps`` steps from time ``t0`` (ms); returns the stacked outputs.
@@ -67,6 +78,7 @@ class NetworkRunner:
         ``dt`` comes from the current :mod:`torchbrain.environ` context.
         """
         dt = environ.get_dt_value(desc="NetworkRunner")
+        self._states_to_inference()
         records = None
         done = 0
         progress_bar = _as_progress_bar(pbar, "NetworkRunner")
