@@ -18,11 +18,13 @@ from . import (
     functional,
     init,
     inputs,
+    lightning,
     models,
     ops,
     plot,
     readouts,
     surrogate,
+    training,
     units,
 )
 from .comm import (
@@ -122,6 +124,8 @@ __version__ = "0.1.0"
 __all__ = [
     "analysis",
     "inputs",
+    "training",
+    "lightning",
     "readouts",
     "PoissonSpike",
     "PoissonEncoder",

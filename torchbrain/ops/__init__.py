@@ -8,9 +8,10 @@ from .event_csr import (
     event_dense_matvec_reference,
 )
 from .event_ell import event_ell_matvec, event_ell_matvec_reference
+from .multistep_lif import multistep_lif, multistep_lif_reference, surrogate_key
 
 __all__ = [
     "event_ell_matvec", "event_ell_matvec_reference", "event_csr_matvec",
     "event_csr_matvec_reference", "csr_to_dense", "event_dense_matvec",
-    "event_dense_matvec_reference",
+    "event_dense_matvec_reference", "multistep_lif", "multistep_lif_reference", "surrogate_key",
 ]
