@@ -27,6 +27,8 @@ class Case:
     input_scale: float = 1.0                # magnitude of the canonical test input
     size: tuple[int, ...] = (6,)
     drive: Callable[[tb.Module, torch.Tensor], torch.Tensor] = None
+    # False for gradient-free modules (plasticity rules): their States never carry a graph
+    graph_states: bool = True
 
     def make(self, **overrides):
         return self.cls(self.size if len(self.size) > 1 else self.size[0],

@@ -87,7 +87,8 @@ def test_deepcopy_and_pickle_after_autograd_forward(case):
     module = case.make()
     tb.init_all_states(module, batch_size=2)
     drive_steps(case, module, 4, batch_size=2, requires_grad=True)
-    assert any(v.requires_grad for v in tb.states(module, tb.HiddenState).values())
+    if case.graph_states:
+        assert any(v.requires_grad for v in tb.states(module, tb.HiddenState).values())
     clone = copy.deepcopy(module)
     buf = io.BytesIO()
     torch.save(module, buf)

@@ -21,6 +21,7 @@ from . import (
     lightning,
     models,
     ops,
+    plasticity,
     plot,
     readouts,
     surrogate,
@@ -83,6 +84,7 @@ from .neurons import (
     WangBuzsakiHH,
 )
 from .outputs import COBA, CUBA, MgBlock
+from .plasticity import DenseSTDP, FixedNumConnSTDP
 from .projections import (
     AlignPostProj,
     AlignPreProj,
@@ -125,6 +127,9 @@ __all__ = [
     "analysis",
     "inputs",
     "training",
+    "plasticity",
+    "DenseSTDP",
+    "FixedNumConnSTDP",
     "lightning",
     "readouts",
     "PoissonSpike",

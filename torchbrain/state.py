@@ -197,11 +197,16 @@ def _short_term_slots(net: nn.Module):
 
 
 def state_dict(net: nn.Module, states: bool = True) -> OrderedDict[str, Any]:
-    """``net.state_dict()`` plus, with ``states=True``, a copy of every short-term State.
+    """A copy of ``net.state_dict()`` plus, with ``states=True``, every short-term State.
 
     The result restores a running simulation exactly with :func:`load_state_dict`.
     """
-    sd = net.state_dict()
+    # A snapshot, not live references: plastic weights written in place (STDP under no_grad)
+    # must not change a dict saved earlier.
+    sd = OrderedDict(
+        (k, v.detach().clone() if isinstance(v, torch.Tensor) else v)
+        for k, v in net.state_dict().items()
+    )
     if states:
         for qual, mod, name in _short_term_slots(net):
             value = getattr(mod, name)
