@@ -18,7 +18,6 @@ from . import (
     functional,
     init,
     inputs,
-    lightning,
     models,
     ops,
     plasticity,
@@ -122,6 +121,15 @@ from .transform import (
 from .units import Quantity, UnitError, u
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # tb.lightning imports Lightning (seconds): load it only when it is used.
+    if name == "lightning":
+        import importlib
+
+        return importlib.import_module(".lightning", __name__)
+    raise AttributeError(f"module 'torchbrain' has no attribute {name!r}")
 
 __all__ = [
     "analysis",

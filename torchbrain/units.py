@@ -168,8 +168,9 @@ def format_quantity(value: Any, unit: str | pint.Unit) -> str:
     if isinstance(value, numbers.Real) and suffix and value != 0 and (
         abs(value) >= 1e4 or abs(value) < 1e-3
     ):
-        # 1e-09 GΩ reads better as 1 Ω
-        compact = Quantity(float(value), target).to_compact()
+        # 1e-09 GΩ reads better as 1 Ω; 6 significant digits first, so float32's 9.99999e-10
+        # does not become 1000 mΩ
+        compact = Quantity(float(f"{float(value):.6g}"), target).to_compact()
         return f"{compact.magnitude:g} {compact.units:~P}"
     if isinstance(value, torch.Tensor):
         v = value.detach()
