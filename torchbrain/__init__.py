@@ -14,6 +14,7 @@ Quick start::
 
 from . import (
     analysis,
+    distributed,
     environ,
     functional,
     init,
@@ -135,6 +136,7 @@ __all__ = [
     "analysis",
     "inputs",
     "training",
+    "distributed",
     "plasticity",
     "DenseSTDP",
     "FixedNumConnSTDP",
