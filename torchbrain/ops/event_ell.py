@@ -13,6 +13,15 @@ One ``torch.library`` custom op: the pure-torch implementation below is the CPU 
 reference for GPU kernels), ``register_fake`` lets ``torch.compile(fullgraph=True)`` trace through
 it without a graph break despite the data-dependent number of events, and ``register_autograd``
 gives gradients to the spikes and to the weights.
+
+On CUDA tensors the op runs the Triton kernels of :mod:`torchbrain.kernels.event_ell` (spike
+compaction into a device-side event list, then a fixed grid of programs scattering each event's
+fan-out row with atomic adds; no host synchronisation, so it can be captured in a CUDA graph),
+registered as the op's CUDA kernel; it falls back to the pure-torch path when Triton is missing,
+when ``TORCHBRAIN_DISABLE_KERNELS=1``, or for non-float spikes. First-order gradients on CUDA use
+the Triton gather kernels through a second op, ``torchbrain::event_ell_matvec_backward``; when a
+graph of the gradient is requested (``create_graph=True``), and always on the CPU, the
+differentiable pure-torch formula is used.
 """
 
 from __future__ import annotations
@@ -32,10 +41,21 @@ def event_ell_matvec_reference(spikes, indices, weights, n_post: int) -> torch.T
     return spikes @ dense
 
 
-@torch.library.custom_op("torchbrain::event_ell_matvec", mutates_args=())
-def _event_ell_matvec(
-    spikes: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor, n_post: int
-) -> torch.Tensor:
+def _triton_module():
+    """``torchbrain.kernels.event_ell`` when the Triton kernels can be used, else ``None``."""
+    from torchbrain import kernels
+
+    if not kernels.available():
+        return None
+    return kernels.event_ell
+
+
+def _kernel_supports(spikes: torch.Tensor, indices: torch.Tensor) -> bool:
+    return spikes.is_floating_point() and indices.dtype in (torch.int32, torch.int64)
+
+
+def _event_ell_matvec_torch(spikes, indices, weights, n_post):
+    """The pure-torch implementation (CPU path; fallback on CUDA)."""
     n_pre = indices.shape[0]
     batch_shape = spikes.shape[:-1]
     flat_spikes = spikes.reshape(-1)
@@ -57,6 +77,23 @@ def _event_ell_matvec(
     return out.reshape(*batch_shape, n_post)
 
 
+@torch.library.custom_op("torchbrain::event_ell_matvec", mutates_args=())
+def _event_ell_matvec(
+    spikes: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor, n_post: int
+) -> torch.Tensor:
+    return _event_ell_matvec_torch(spikes, indices, weights, n_post)
+
+
+@_event_ell_matvec.register_kernel("cuda")
+def _event_ell_matvec_cuda(spikes, indices, weights, n_post):
+    # Decided per call (not traced): the op is opaque to torch.compile, so the env switch in
+    # torchbrain.kernels takes effect without recompiling.
+    triton_impl = _triton_module() if _kernel_supports(spikes, indices) else None
+    if triton_impl is None:
+        return _event_ell_matvec_torch(spikes, indices, weights, n_post)
+    return triton_impl.event_ell_matvec(spikes, indices, weights, n_post)
+
+
 @_event_ell_matvec.register_fake
 def _(spikes, indices, weights, n_post):
     return spikes.new_empty((*spikes.shape[:-1], n_post))
@@ -67,20 +104,73 @@ def _setup_context(ctx, inputs, output):
     ctx.save_for_backward(spikes, indices, weights)
 
 
-def _backward(ctx, grad_out):
-    spikes, indices, weights = ctx.saved_tensors
+def _backward_torch(grad_out, spikes, indices, weights, need_spikes, need_weights):
+    """Differentiable pure-torch gradients (``None`` where not needed)."""
     grad_spikes = grad_weights = None
     # Gather the output gradient at every synapse's target: (..., n_pre, K).
     gathered = grad_out[..., indices.long()]
-    if ctx.needs_input_grad[0]:
+    if need_spikes:
         w = weights.to(grad_out.dtype)
         grad_spikes = (gathered * w).sum(-1) if weights.ndim else gathered.sum(-1) * w
-    if ctx.needs_input_grad[2]:
+    if need_weights:
         per_synapse = gathered * spikes.unsqueeze(-1)
         if weights.ndim == 0:
             grad_weights = per_synapse.sum().to(weights.dtype)
         else:
             grad_weights = per_synapse.reshape(-1, *indices.shape).sum(0).to(weights.dtype)
+    return grad_spikes, grad_weights
+
+
+@torch.library.custom_op("torchbrain::event_ell_matvec_backward", mutates_args=())
+def _event_ell_matvec_backward(
+    grad_out: torch.Tensor, spikes: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor,
+    need_spikes: bool, need_weights: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients to ``spikes`` and ``weights``; an empty tensor stands for one not asked for."""
+    grad_spikes, grad_weights = _backward_torch(grad_out, spikes, indices, weights, need_spikes,
+                                                need_weights)
+    return _backward_outputs(grad_spikes, grad_weights, spikes, weights)
+
+
+def _backward_outputs(grad_spikes, grad_weights, spikes, weights):
+    # custom ops cannot return None (nor an input): empty placeholders instead
+    if grad_spikes is None:
+        grad_spikes = spikes.new_empty(0)
+    if grad_weights is None:
+        grad_weights = weights.new_empty(0)
+    return grad_spikes, grad_weights
+
+
+@_event_ell_matvec_backward.register_kernel("cuda")
+def _event_ell_matvec_backward_cuda(grad_out, spikes, indices, weights, need_spikes,
+                                    need_weights):
+    triton_impl = _triton_module() if _kernel_supports(spikes, indices) else None
+    if triton_impl is None:
+        grads = _backward_torch(grad_out, spikes, indices, weights, need_spikes, need_weights)
+    else:
+        grads = triton_impl.event_ell_matvec_backward(grad_out, spikes, indices, weights,
+                                                      need_spikes, need_weights)
+    return _backward_outputs(*grads, spikes, weights)
+
+
+@_event_ell_matvec_backward.register_fake
+def _(grad_out, spikes, indices, weights, need_spikes, need_weights):
+    grad_spikes = spikes.new_empty(spikes.shape if need_spikes else (0,))
+    grad_weights = weights.new_empty(weights.shape if need_weights else (0,))
+    return grad_spikes, grad_weights
+
+
+def _backward(ctx, grad_out):
+    spikes, indices, weights = ctx.saved_tensors
+    need_spikes, need_weights = ctx.needs_input_grad[0], ctx.needs_input_grad[2]
+    if grad_out.device.type == "cuda" and not torch.is_grad_enabled():
+        # first-order gradient on CUDA: the fused gather kernels (not differentiable themselves)
+        grad_spikes, grad_weights = _event_ell_matvec_backward(
+            grad_out, spikes, indices, weights, need_spikes, need_weights)
+        return (grad_spikes if need_spikes else None, None,
+                grad_weights if need_weights else None, None)
+    grad_spikes, grad_weights = _backward_torch(grad_out, spikes, indices, weights, need_spikes,
+                                                need_weights)
     return grad_spikes, None, grad_weights, None
 
 
