@@ -10,10 +10,10 @@ counts. Both are called once per step from the user's loop, outside compiled cod
         for t in tb.time_range(1000 * u.ms):
             with tb.environ.context(t=t):
                 neuron(x)
-            mon.record()
-            rates.record()
+                mon.record()   # inside the t context: the record is stamped with t
+                rates.record()
     mon.values["V"]            # (n_records, 3) tensor in mV, on the neuron's device
-    mon.times                  # (n_records,) times in ms
+    mon.times                  # (n_records,) times in ms (None if recorded without a t)
     rates.neuron_rates()       # per neuron, Hz
 
 Memory

@@ -3,14 +3,14 @@
 Dynamic variables (membrane potentials, conductances, traces) are tensors registered on a module
 as buffers, each tagged with a *kind*. The kinds mirror ``brainstate``:
 
-=================  ================================================  ==========================
-kind               what it holds                                     stored as
-=================  ================================================  ==========================
+==================  ===============================================  ==========================
+kind                what it holds                                    stored as
+==================  ===============================================  ==========================
 ``ShortTermState``  values that live for one run (e.g. spike times)  buffer, not in state_dict
 ``HiddenState``     a model's dynamical variables (V, g, a, ...)     buffer, not in state_dict
 ``LongTermState``   values that outlive a run (plastic weights)      buffer, in state_dict
 ``ParamState``      trainable values                                 ``nn.Parameter``
-=================  ================================================  ==========================
+==================  ===============================================  ==========================
 
 Short-term States are left out of ``Module.state_dict()`` (as an RNN's hidden state is):
 ``torchbrain.state_dict(net)`` adds them, and ``torchbrain.load_state_dict`` restores a running
@@ -173,7 +173,7 @@ def states(net: nn.Module, kind: type[StateKind] | None = None) -> OrderedDict[s
     """Every State of ``net`` of ``kind`` (subclasses included), by qualified name.
 
     ``states(net, ParamState)`` returns the trainable parameters, including plain
-    ``nn.Parameter``s of non-torchbrain modules.
+    ``nn.Parameter`` objects of non-torchbrain modules.
     """
     if kind is not None and not (isinstance(kind, type) and issubclass(kind, StateKind)):
         raise TypeError(f"states(): kind must be a StateKind subclass, got {kind!r}")

@@ -275,8 +275,8 @@ class Sigmoid(Surrogate):
 
     References
     ----------
-    .. [1] E. O. Neftci, H. Mostafa and F. Zenke, "Surrogate gradient learning in spiking neural
-       networks", IEEE Signal Processing Magazine 36(6), 51-63 (2019).
+    E. O. Neftci, H. Mostafa and F. Zenke, "Surrogate gradient learning in spiking neural
+    networks", IEEE Signal Processing Magazine 36(6), 51-63 (2019).
     """
 
     def __init__(self, alpha: float = 4.0) -> None:
@@ -327,8 +327,8 @@ class Arctan(Surrogate):
 
     References
     ----------
-    .. [1] W. Fang, Z. Yu, Y. Chen, T. Masquelier, T. Huang and Y. Tian, "Incorporating learnable
-       membrane time constant to enhance learning of spiking neural networks", ICCV (2021).
+    W. Fang, Z. Yu, Y. Chen, T. Masquelier, T. Huang and Y. Tian, "Incorporating learnable
+    membrane time constant to enhance learning of spiking neural networks", ICCV (2021).
     """
 
     def __init__(self, alpha: float = 1.0) -> None:
@@ -377,10 +377,10 @@ class PiecewiseQuadratic(Surrogate):
 
     References
     ----------
-    .. [1] S. K. Esser et al., "Convolutional networks for fast, energy-efficient neuromorphic
-       computing", PNAS 113(41), 11441-11446 (2016).
-    .. [2] E. O. Neftci, H. Mostafa and F. Zenke, "Surrogate gradient learning in spiking neural
-       networks", IEEE Signal Processing Magazine 36(6), 51-63 (2019).
+    - S. K. Esser et al., "Convolutional networks for fast, energy-efficient neuromorphic
+      computing", PNAS 113(41), 11441-11446 (2016).
+    - E. O. Neftci, H. Mostafa and F. Zenke, "Surrogate gradient learning in spiking neural
+      networks", IEEE Signal Processing Magazine 36(6), 51-63 (2019).
     """
 
     def __init__(self, alpha: float = 1.0) -> None:
@@ -408,8 +408,8 @@ class PiecewiseExp(Surrogate):
 
     References
     ----------
-    .. [1] E. O. Neftci, H. Mostafa and F. Zenke, "Surrogate gradient learning in spiking neural
-       networks", IEEE Signal Processing Magazine 36(6), 51-63 (2019).
+    E. O. Neftci, H. Mostafa and F. Zenke, "Surrogate gradient learning in spiking neural
+    networks", IEEE Signal Processing Magazine 36(6), 51-63 (2019).
     """
 
     def __init__(self, alpha: float = 1.0) -> None:
@@ -483,8 +483,8 @@ class LogTailedRelu(Surrogate):
 
     References
     ----------
-    .. [1] Z. Cai, X. He, J. Sun and N. Vasconcelos, "Deep learning with low precision by
-       half-wave Gaussian quantization", CVPR (2017).
+    Z. Cai, X. He, J. Sun and N. Vasconcelos, "Deep learning with low precision by
+    half-wave Gaussian quantization", CVPR (2017).
     """
 
     def __init__(self, alpha: float = 0.0) -> None:
@@ -514,8 +514,8 @@ class ReluGrad(Surrogate):
 
     References
     ----------
-    .. [1] G. Bellec, D. Salaj, A. Subramoney, R. Legenstein and W. Maass, "Long short-term memory
-       and learning-to-learn in networks of spiking neurons", NeurIPS (2018).
+    G. Bellec, D. Salaj, A. Subramoney, R. Legenstein and W. Maass, "Long short-term memory
+    and learning-to-learn in networks of spiking neurons", NeurIPS (2018).
     """
 
     def __init__(self, alpha: float = 0.3, width: float = 1.0) -> None:
@@ -546,8 +546,8 @@ class GaussianGrad(Surrogate):
 
     References
     ----------
-    .. [1] Y. Wu, L. Deng, G. Li, J. Zhu and L. Shi, "Spatio-temporal backpropagation for training
-       high-performance spiking neural networks", Frontiers in Neuroscience 12, 331 (2018).
+    Y. Wu, L. Deng, G. Li, J. Zhu and L. Shi, "Spatio-temporal backpropagation for training
+    high-performance spiking neural networks", Frontiers in Neuroscience 12, 331 (2018).
     """
 
     def __init__(self, sigma: float = 0.5, alpha: float = 0.5) -> None:
@@ -604,9 +604,9 @@ class MultiGaussianGrad(Surrogate):
 
     References
     ----------
-    .. [1] B. Yin, F. Corradi and S. M. Bohté, "Accurate and efficient time-domain classification
-       with adaptive spiking recurrent neural networks", Nature Machine Intelligence 3, 905-913
-       (2021).
+    B. Yin, F. Corradi and S. M. Bohté, "Accurate and efficient time-domain classification
+    with adaptive spiking recurrent neural networks", Nature Machine Intelligence 3, 905-913
+    (2021).
     """
 
     def __init__(
@@ -685,9 +685,9 @@ class S2NN(Surrogate):
 
     References
     ----------
-    .. [1] K. Suetake, S. Ikegawa, R. Saiin and Y. Sawada, "S3NN: Time step reduction of spiking
-       surrogate gradients for training energy efficient single-step spiking neural networks",
-       Neural Networks 159, 208-219 (2023).
+    K. Suetake, S. Ikegawa, R. Saiin and Y. Sawada, "S3NN: Time step reduction of spiking
+    surrogate gradients for training energy efficient single-step spiking neural networks",
+    Neural Networks 159, 208-219 (2023).
     """
 
     def __init__(self, alpha: float = 4.0, beta: float = 1.0, eps: float = 1e-8) -> None:
@@ -720,8 +720,8 @@ class QPseudoSpike(Surrogate):
 
     References
     ----------
-    .. [1] L. Herranz-Celotti and J. Rouat, "Stabilizing spiking neuron training",
-       arXiv:2202.00282 (2022).
+    L. Herranz-Celotti and J. Rouat, "Stabilizing spiking neuron training",
+    arXiv:2202.00282 (2022).
     """
 
     def __init__(self, alpha: float = 2.0) -> None:
@@ -746,8 +746,8 @@ class SlayerGrad(Surrogate):
 
     References
     ----------
-    .. [1] S. B. Shrestha and G. Orchard, "SLAYER: Spike layer error reassignment in time",
-       NeurIPS (2018).
+    S. B. Shrestha and G. Orchard, "SLAYER: Spike layer error reassignment in time",
+    NeurIPS (2018).
     """
 
     def __init__(self, alpha: float = 1.0) -> None:
@@ -797,8 +797,8 @@ class SuperSpike(Surrogate):
 
     References
     ----------
-    .. [1] F. Zenke and S. Ganguli, "SuperSpike: Supervised learning in multilayer spiking neural
-       networks", Neural Computation 30(6), 1514-1541 (2018).
+    F. Zenke and S. Ganguli, "SuperSpike: Supervised learning in multilayer spiking neural
+    networks", Neural Computation 30(6), 1514-1541 (2018).
     """
 
     def __init__(self, alpha: float = 25.0) -> None:

@@ -467,7 +467,7 @@ class OUProcessInput(_NoiseGenerator):
         frozen and the output is 0 outside. Default: always on (``t`` is then not read).
     t_start : quantity [time], default 0 ms
     trainable : bool, default False
-        Make ``mean`` and ``sigma`` ``nn.Parameter``s (e.g. to fit noise statistics).
+        Make ``mean`` and ``sigma`` ``nn.Parameter`` objects (e.g. to fit noise statistics).
     seed, generator : optional
         As :class:`~torchbrain.inputs.PoissonSpike`.
     name, device, dtype : optional

@@ -488,9 +488,10 @@ class MultiStepIF(MultiStepLIF):
 
     Parameters
     ----------
-    size, V_th, V_reset, V_init, spk_fun, spk_reset, detach_reset, learnable_threshold,
-    time_major, fused, name, device, dtype
-        As :class:`MultiStepLIF` (there is no time constant, so no ``tau``/``dt``).
+    other parameters
+        As :class:`MultiStepLIF`: ``size``, ``V_th``, ``V_reset``, ``V_init``, ``spk_fun``,
+        ``spk_reset``, ``detach_reset``, ``learnable_threshold``, ``time_major``, ``fused``,
+        ``name``, ``device``, ``dtype`` (there is no time constant, so no ``tau`` or ``dt``).
 
     References
     ----------
