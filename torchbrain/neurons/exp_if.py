@@ -28,51 +28,13 @@ from typing import Any
 import torch
 
 from ..functional import exp_if as F
-from ..functional._if_common import refractory_mask
 from ..init import Constant
-from ..state import HiddenState, ShortTermState
+from ..state import HiddenState
 from ..units import u
+from ._mixins import _AdaptationCurrent, _Refractory
 from .lif import _LeakyBase
 
 __all__ = ["ExpIF", "ExpIFRef", "AdExIF", "AdExIFRef"]
-
-
-class _Refractory:
-    """Absolute refractory period read from ``tb.environ``'s ``t`` (shared by the *Ref classes).
-
-    States: ``last_spike_time`` (``ShortTermState``, -1e7 ms = never) and, with
-    ``ref_var=True``, a boolean ``refractory`` (``HiddenState``): refractory during this step or
-    just spiked.
-    """
-
-    def _init_refractory(self, tau_ref, ref_var: bool) -> None:
-        self.tau_ref = self._register_parameter_with_unit(
-            "tau_ref", tau_ref, "ms", shape=self.varshape, nonnegative=True
-        )
-        if not isinstance(ref_var, bool):
-            raise TypeError(
-                f"{self._name()}: parameter 'ref_var' must be True or False, got {ref_var!r}"
-            )
-        self.ref_var = ref_var
-        self.last_spike_time = ShortTermState(None)
-        if ref_var:
-            self.refractory = HiddenState(None)
-
-    def _init_refractory_states(self, shape) -> None:
-        fac = self._factory_like_states()
-        self.last_spike_time = ShortTermState(torch.full(shape, -1e7, **fac))
-        if self.ref_var:
-            self.refractory = HiddenState(torch.zeros(shape, dtype=torch.bool,
-                                                      device=fac["device"]))
-
-    def _note_refractory(self, t, last_before, V, V_th) -> None:
-        if self.ref_var:
-            self.refractory = refractory_mask(t, last_before, self.tau_ref) | (
-                V.detach() >= V_th.detach()
-            )
-
-    def _repr_refractory(self) -> dict[str, Any]:
-        return {"ref_var": self.ref_var}
 
 
 class ExpIF(_LeakyBase):
@@ -280,7 +242,7 @@ class ExpIFRef(_Refractory, ExpIF):
         return self.get_spike()
 
 
-class AdExIF(ExpIF):
+class AdExIF(_AdaptationCurrent, ExpIF):
     r"""Adaptive exponential integrate-and-fire neuron (Brette & Gerstner 2005).
 
     .. math::
@@ -369,27 +331,8 @@ class AdExIF(ExpIF):
             delta_T=delta_T, V_initializer=V_initializer, spk_fun=spk_fun, spk_reset=spk_reset,
             name=name, C=C, device=device, dtype=dtype,
         )
-        shape = self.varshape
-        reg = self._register_parameter_with_unit
-        self.tau_w = reg("tau_w", tau_w, "ms", shape=shape, positive=True)
-        self.a = reg("a", a, "nS", shape=shape)
-        self.b = reg("b", b, "pA", shape=shape)
-        self.w_initializer = self._store_initializer("w_initializer", w_initializer, "pA")
-        self.w = HiddenState(None)
+        self._init_adaptation(tau_w, a, b, w_initializer)
 
-    def _repr_config(self):
-        return {**super()._repr_config(), "w_initializer": self.w_initializer}
-
-    def _membrane(self):
-        return {**super()._membrane(), "tau_w": self.tau_w, "a": self.a, "b": self.b}
-
-    def _init_Vw(self, batch_size):
-        shape = self._init_V(batch_size)
-        self.w = HiddenState(self._initial_value(self.w_initializer, "pA", shape, "w"))
-        return shape
-
-    def init_state(self, batch_size=None):
-        self._init_Vw(batch_size)
 
     def update(self, x=0.0):
         """Advance one step with external current ``x``; returns the spikes of the new V."""

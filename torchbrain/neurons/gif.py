@@ -22,7 +22,7 @@ from ..functional import gif as F
 from ..init import Constant
 from ..state import HiddenState
 from ..units import u
-from .exp_if import _Refractory
+from ._mixins import _Refractory
 from .lif import _LeakyBase
 
 __all__ = ["Gif", "GifRef"]

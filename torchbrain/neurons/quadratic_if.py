@@ -22,7 +22,7 @@ from ..functional import quadratic_if as F
 from ..init import Constant
 from ..state import HiddenState
 from ..units import u
-from .exp_if import _Refractory
+from ._mixins import _AdaptationCurrent, _Refractory
 from .lif import _LeakyBase
 
 __all__ = ["QuaIF", "AdQuaIF", "AdQuaIFRef"]
@@ -144,7 +144,7 @@ class QuaIF(_LeakyBase):
         return self.get_spike()
 
 
-class AdQuaIF(QuaIF):
+class AdQuaIF(_AdaptationCurrent, QuaIF):
     r"""Adaptive quadratic integrate-and-fire neuron (Izhikevich 2004; Touboul 2008).
 
     .. math::
@@ -205,27 +205,8 @@ class AdQuaIF(QuaIF):
             V_initializer=V_initializer, spk_fun=spk_fun, spk_reset=spk_reset, name=name, C=C,
             device=device, dtype=dtype,
         )
-        shape = self.varshape
-        reg = self._register_parameter_with_unit
-        self.tau_w = reg("tau_w", tau_w, "ms", shape=shape, positive=True)
-        self.a = reg("a", a, "nS", shape=shape)
-        self.b = reg("b", b, "pA", shape=shape)
-        self.w_initializer = self._store_initializer("w_initializer", w_initializer, "pA")
-        self.w = HiddenState(None)
+        self._init_adaptation(tau_w, a, b, w_initializer)
 
-    def _repr_config(self):
-        return {**super()._repr_config(), "w_initializer": self.w_initializer}
-
-    def _membrane(self):
-        return {**super()._membrane(), "tau_w": self.tau_w, "a": self.a, "b": self.b}
-
-    def _init_Vw(self, batch_size):
-        shape = self._init_V(batch_size)
-        self.w = HiddenState(self._initial_value(self.w_initializer, "pA", shape, "w"))
-        return shape
-
-    def init_state(self, batch_size=None):
-        self._init_Vw(batch_size)
 
     def update(self, x=0.0):
         self._check_ready()
