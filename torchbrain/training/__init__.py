@@ -7,6 +7,7 @@ the fused op ``torchbrain::multistep_lif`` (:mod:`torchbrain.ops.multistep_lif`)
 """
 
 from .encoders import delta_encode, latency_encode, poisson_encode
+from .eprop import DRTRL, EProp
 from .layers import (
     LeakyIntegratorReadout,
     MultiStepALIF,
@@ -23,9 +24,16 @@ from .losses import (
     rate_mse,
     spike_count_cross_entropy,
 )
+from .online import OnlineLearner, SavedTensorMeter
+from .ottt import OTTT
 from .tbptt import chunk_slices, tbptt_chunks, truncated_bptt
 
 __all__ = [
+    "EProp",
+    "DRTRL",
+    "OTTT",
+    "OnlineLearner",
+    "SavedTensorMeter",
     "MultiStepLIF",
     "MultiStepIF",
     "MultiStepALIF",
