@@ -232,8 +232,29 @@ def test_poisson_input_mixed_branches_per_target():
     # the per-dt plan only skips samplers nobody needs: forcing both gives the same numbers
     a = PoissonInput(2000, 100, 0.002, 1.0, seed=8, dtype=F64)
     b = copy.deepcopy(a)
-    b._plan = lambda p, dt: (True, True)
+    b._plan = lambda p, dt: (True, True, 32)
     assert torch.equal(run(a, 5, 1.0), run(b, 5, 1.0))
+
+
+@pytest.mark.parametrize("n,q", [(100, 0.002), (2900, 0.0008), (40, 0.11), (6, 0.5), (50, 0.0)])
+def test_exact_sampler_terms_cut_the_tail_below_1e_14(n, q):
+    from fractions import Fraction
+
+    from torchbrain.inputs.poisson import exact_sampler_terms
+
+    k_cut = exact_sampler_terms(n, q)
+    qf = Fraction(q)
+
+    def tail(k):  # P(X >= k), exact rational arithmetic
+        return 1 - sum(math.comb(n, j) * qf**j * (1 - qf) ** (n - j) for j in range(k))
+
+    assert 1 <= k_cut <= 32
+    if k_cut < min(n, 32) and q > 0:  # else every value is reachable: nothing is cut
+        assert tail(k_cut) < 1e-14 <= tail(k_cut - 1)
+    # the cut sampler gives the 32-term sampler's counts (the tail is never reached here)
+    p = torch.full((4000,), q, dtype=F64)
+    uni = torch.rand(4000, dtype=F64, generator=torch.Generator().manual_seed(n))
+    assert torch.equal(binomial_counts(n, p, None, uni, k_cut), binomial_counts(n, p, None, uni))
 
 
 def test_binomial_counts_edge_cases():

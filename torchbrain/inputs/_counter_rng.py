@@ -68,7 +68,7 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
 
 
 def counter_bits(seed: torch.Tensor, counter: torch.Tensor, shape, stream: int = 0,
-                 device=None) -> torch.Tensor:
+                 device=None, offset: int = 0) -> torch.Tensor:
     """32 random bits (int64 values in ``[0, 2**32)``) for every element of ``shape``.
 
     Parameters
@@ -82,6 +82,10 @@ def counter_bits(seed: torch.Tensor, counter: torch.Tensor, shape, stream: int =
     stream : int
         Independent sub-stream of the same ``(seed, counter)`` (e.g. the two uniforms of
         Box-Muller).
+    offset : int
+        Index of the first element: the result is elements ``[offset, offset + numel)`` of the
+        draw (a slice of a population split over processes gets the numbers the whole
+        population would).
     """
     device = seed.device if device is None else device
     numel = math.prod(shape)
@@ -89,26 +93,28 @@ def counter_bits(seed: torch.Tensor, counter: torch.Tensor, shape, stream: int =
     c_hi = (counter >> 32) & _MASK
     k1 = _mix32(seed[0] ^ _mix32(c_lo ^ _mix32(c_hi ^ ((stream * _GOLDEN + 1) & _MASK))))
     k2 = _mix32(seed[1] ^ _mix32(k1 ^ ((stream * 0x85EBCA6B + 0x27D4EB2F) & _MASK)))
-    idx = torch.arange(numel, dtype=torch.int64, device=device) & _MASK
+    idx = torch.arange(offset, offset + numel, dtype=torch.int64, device=device) & _MASK
     return _mix32(_mix32(idx ^ k1) ^ k2).reshape(shape)
 
 
-def counter_uniform(seed, counter, shape, stream: int = 0, dtype=None, device=None):
+def counter_uniform(seed, counter, shape, stream: int = 0, dtype=None, device=None,
+                    offset: int = 0):
     """Uniform numbers in ``[0, 1)`` (24 random bits, or 32 in float64)."""
     dtype = dtype or torch.get_default_dtype()
-    bits = counter_bits(seed, counter, shape, stream, device)
+    bits = counter_bits(seed, counter, shape, stream, device, offset)
     if dtype == torch.float64:
         return bits.to(torch.float64) * (2.0 ** -32)
     # 24 bits are exact in float32, so the largest value is 1 - 2**-24 < 1.
     return ((bits >> 8).to(torch.float32) * (2.0 ** -24)).to(dtype)
 
 
-def counter_normal(seed, counter, shape, stream: int = 0, dtype=None, device=None):
+def counter_normal(seed, counter, shape, stream: int = 0, dtype=None, device=None,
+                   offset: int = 0):
     """Standard normal numbers (Box-Muller of the streams ``2*stream`` and ``2*stream + 1``)."""
     dtype = dtype or torch.get_default_dtype()
     work = torch.float64 if dtype == torch.float64 else torch.float32
-    u1 = counter_uniform(seed, counter, shape, 2 * stream, work, device)
-    u2 = counter_uniform(seed, counter, shape, 2 * stream + 1, work, device)
+    u1 = counter_uniform(seed, counter, shape, 2 * stream, work, device, offset)
+    u2 = counter_uniform(seed, counter, shape, 2 * stream + 1, work, device, offset)
     # 1 - u1 is exact (u1 has at most 32 random bits) and in (0, 1]; log and sin are also much
     # faster than log1p and cos in float64 on CPU.
     radius = torch.sqrt(-2.0 * torch.log(1.0 - u1))
@@ -142,7 +148,16 @@ class RandomStream:
     (helpers that pick "the first buffer" for a dtype then find a floating one).
     """
 
-    def _init_rng(self, seed=None, generator=None) -> None:
+    #: Index of this module's first element in a larger draw (see :func:`counter_bits`).
+    rng_index_offset: int = 0
+
+    def _init_rng(self, seed=None, generator=None, index_offset: int = 0) -> None:
+        if isinstance(index_offset, bool) or not isinstance(index_offset, numbers.Integral) or (
+            index_offset < 0
+        ):
+            raise ValueError(f"{self._name()}: parameter 'index_offset' must be a non-negative "
+                             f"int, got {index_offset!r}")
+        self.rng_index_offset = int(index_offset)
         value = draw_seed(seed, generator, owner=self._name())
         device = self._factory["device"]
         self.register_buffer(
@@ -167,7 +182,9 @@ class RandomStream:
         return counter
 
     def _uniform(self, counter, shape, stream: int, dtype):
-        return counter_uniform(self.rng_seed, counter, tuple(shape), stream, dtype)
+        return counter_uniform(self.rng_seed, counter, tuple(shape), stream, dtype,
+                               offset=self.rng_index_offset)
 
     def _normal(self, counter, shape, stream: int, dtype):
-        return counter_normal(self.rng_seed, counter, tuple(shape), stream, dtype)
+        return counter_normal(self.rng_seed, counter, tuple(shape), stream, dtype,
+                              offset=self.rng_index_offset)

@@ -19,6 +19,7 @@ eager and compiled code, restored exactly with the module's States.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -33,6 +34,7 @@ from ._counter_rng import RandomStream, draw_seed
 __all__ = [
     "spike_probability",
     "binomial_counts",
+    "exact_sampler_terms",
     "PoissonSpike",
     "PoissonEncoder",
     "PoissonInput",
@@ -49,8 +51,31 @@ def spike_probability(freq, dt: float) -> torch.Tensor:
     return -torch.expm1(-freq * dt)
 
 
+def exact_sampler_terms(n: int, q_max: float, tail: float = 1e-14) -> int:
+    r"""How many CDF terms the exact sampler of :func:`binomial_counts` needs for
+    :math:`\mathrm{Binomial}(n, q)`, :math:`q \le q_\max`: the smallest :math:`K \le 32` with
+    :math:`P(X \ge K) < ` ``tail`` (the binomial's tail grows with :math:`q`), so that values
+    :math:`\ge K`, reported as :math:`K`, are that rare. Computed in float64 on the host."""
+    q = min(max(float(q_max), 0.0), 0.5)
+    if q == 0.0 or n == 0:
+        return 1
+    # tail sums from the top (no cancellation against 1); terms past 4 * 32 are below 1e-40
+    top = min(n, 4 * _EXACT_TERMS)
+    log_pmf = [math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1)
+               + j * math.log(q) + (n - j) * math.log1p(-q) for j in range(top + 1)]
+    suffix = 0.0
+    tails = [0.0] * (top + 2)
+    for j in range(top, -1, -1):
+        suffix += math.exp(log_pmf[j])
+        tails[j] = suffix  # P(X >= j)
+    for k in range(1, min(n, _EXACT_TERMS)):
+        if tails[k] < tail:
+            return k
+    return min(n, _EXACT_TERMS)
+
+
 def binomial_counts(n: int, p: torch.Tensor, normal: torch.Tensor | None,
-                    uniform: torch.Tensor | None) -> torch.Tensor:
+                    uniform: torch.Tensor | None, terms: int = _EXACT_TERMS) -> torch.Tensor:
     r"""Samples of :math:`\mathrm{Binomial}(n, p)` from given random numbers.
 
     Where :math:`np > 5` and :math:`n(1-p) > 5` (the reference's rule) the normal approximation
@@ -69,6 +94,9 @@ def binomial_counts(n: int, p: torch.Tensor, normal: torch.Tensor | None,
         Standard normal numbers (only needed where the approximation applies).
     uniform : Tensor or None
         Uniform numbers in ``[0, 1)`` (only needed where the exact sampler applies).
+    terms : int, default 32
+        CDF terms of the exact sampler (it returns at most ``terms``);
+        :func:`exact_sampler_terms` gives the fewest that keep the cut below 1e-14.
 
     Returns
     -------
@@ -87,7 +115,7 @@ def binomial_counts(n: int, p: torch.Tensor, normal: torch.Tensor | None,
         cdf = pmf
         ratio = q / (1.0 - q)
         count = (uniform >= cdf).to(uniform.dtype)
-        for k in range(1, min(n, _EXACT_TERMS)):
+        for k in range(1, min(n, terms)):
             pmf = pmf * (ratio * ((n - k + 1) / k))
             cdf = cdf + pmf
             count = count + (uniform >= cdf).to(uniform.dtype)
@@ -269,6 +297,11 @@ class PoissonInput(RandomStream, Dynamics):
         jump (nS). Plain numbers are returned as they are (canonical units of the target).
     seed, generator, name, device, dtype
         As :class:`PoissonSpike`.
+    index_offset : int, default 0
+        The targets are the units ``[index_offset, index_offset + n)`` of a larger population
+        driven by the same ``seed``: each gets the counts that unit of the whole population would
+        get (how a population split over processes keeps its input independent of the split;
+        unbatched use).
 
     Notes
     -----
@@ -296,8 +329,8 @@ class PoissonInput(RandomStream, Dynamics):
     """
 
     def __init__(self, target_shape, num_input: int, freq, weight, *, seed: int | None = None,
-                 generator: torch.Generator | None = None, name: str | None = None,
-                 device=None, dtype=None):
+                 generator: torch.Generator | None = None, index_offset: int = 0,
+                 name: str | None = None, device=None, dtype=None):
         super().__init__(target_shape, name=name, device=device, dtype=dtype)
         if isinstance(num_input, bool) or not isinstance(num_input, numbers.Integral) or (
             num_input < 0
@@ -314,7 +347,7 @@ class PoissonInput(RandomStream, Dynamics):
             "weight", weight, _weight_unit(self._name(), weight), shape=self.varshape
         )
         self._plans: dict = {}
-        self._init_rng(seed, generator)
+        self._init_rng(seed, generator, index_offset)
 
     def _repr_config(self):
         return {**super()._repr_config(), "num_input": self.num_input}
@@ -322,16 +355,21 @@ class PoissonInput(RandomStream, Dynamics):
     def init_state(self, batch_size=None):
         self._state_shape(batch_size)
 
-    def _plan(self, p: torch.Tensor, dt: float) -> tuple[bool, bool]:
-        """Which samplers some target needs at this ``dt`` (both while compiling uncached)."""
+    def _plan(self, p: torch.Tensor, dt: float) -> tuple[bool, bool, int]:
+        """Which samplers some target needs at this ``dt``, and the exact sampler's number of
+        terms (both samplers and 32 terms while compiling uncached)."""
         key = (dt, str(p.device), str(p.dtype))
         plan = self._plans.get(key)
         if plan is None:
             if torch.compiler.is_compiling():
-                return True, True
+                return True, True, _EXACT_TERMS
             a = self.num_input * p
             normal = (a > 5) & ((self.num_input - a) > 5)
-            plan = (bool(normal.any()), bool((~normal).any()))
+            exact = ~normal
+            q = torch.minimum(p, 1.0 - p).expand(a.shape)
+            q_max = float(q[exact].max()) if bool(exact.any()) else 0.0
+            plan = (bool(normal.any()), bool(exact.any()),
+                    exact_sampler_terms(self.num_input, q_max))
             self._plans[key] = plan
         return plan
 
@@ -343,10 +381,10 @@ class PoissonInput(RandomStream, Dynamics):
         p = spike_probability(self.freq, dt)
         shape = self._expected_shape()
         counter = self._next_counter()
-        use_normal, use_exact = self._plan(p, dt)
+        use_normal, use_exact, terms = self._plan(p, dt)
         normal = self._normal(counter, shape, 0, p.dtype) if use_normal else None
         uniform = self._uniform(counter, shape, 2, p.dtype) if use_exact else None
-        return binomial_counts(self.num_input, p, normal, uniform) * self.weight
+        return binomial_counts(self.num_input, p, normal, uniform, terms) * self.weight
 
 
 def poisson_input(freq, num_input: int, weight, target=None, *, shape=None, refractory=None,

@@ -106,6 +106,7 @@ NEST Simulator, example ``Potjans_2014`` (PyNEST microcircuit): parameters and s
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -196,6 +197,113 @@ def full_synapse_counts(num_neurons=FULL_NUM_NEURONS, conn_probs=CONN_PROBS) -> 
     c = np.asarray(conn_probs, dtype=np.float64)
     prod = np.outer(n, n)
     return np.log1p(-c) / np.log1p(-1.0 / prod)
+
+
+@dataclass(frozen=True)
+class MicrocircuitParameters:
+    """Sizes, synapse counts, weights and drive of the microcircuit at one ``scale``/``k_scale``
+    (what :func:`microcircuit_parameters` computes; see the module docstring for the rules).
+
+    Attributes
+    ----------
+    num_neurons : tuple of int
+        Neurons per population; ``offsets`` are the first index of each (and the total last).
+    synapse_counts : numpy.ndarray of int64, shape (8, 8)
+        Synapses per pathway ``[post, pre]``.
+    ext_indegree : tuple of int
+        Poisson inputs per neuron, per population.
+    weight_mean : numpy.ndarray, shape (8, 8)
+        Mean weight per pathway (pA, after the ``k_scale`` compensation).
+    w_ext : float
+        Weight of an external input (pA).
+    dc_amp : numpy.ndarray, shape (8,)
+        DC current per population (pA).
+    """
+
+    num_neurons: tuple[int, ...]
+    offsets: tuple[int, ...]
+    synapse_counts: np.ndarray
+    ext_indegree: tuple[int, ...]
+    weight_mean: np.ndarray
+    w_ext: float
+    dc_amp: np.ndarray
+
+    @property
+    def num(self) -> int:
+        return self.offsets[-1]
+
+    def poisson_frequencies(self) -> np.ndarray:
+        """Per-neuron rate (Hz) of each of ``max(ext_indegree)`` inputs that gives every neuron
+        its population's mean external input (one Poisson source for all neurons)."""
+        k_max = max(self.ext_indegree)
+        return np.repeat(_BG_RATE * np.asarray(self.ext_indegree) / max(k_max, 1),
+                         self.num_neurons)
+
+
+def microcircuit_parameters(scale: float, k_scale: float, drive: str,
+                            full_mean_rates=PUBLISHED_RATES) -> MicrocircuitParameters:
+    """The model's numbers at ``scale`` and ``k_scale`` (arguments as :class:`Microcircuit`,
+    checked there)."""
+    full_n = np.asarray(FULL_NUM_NEURONS, dtype=np.float64)
+    sizes = np.round(full_n * scale).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    full_counts = full_synapse_counts()
+    w_full = np.tile(np.array([_PSC_MEAN, _G * _PSC_MEAN]), (8, 4))
+    w_full[0, 2] *= 2.0  # L4E -> L2/3E
+    sqrt_k = math.sqrt(k_scale)
+    dc = np.zeros(8)
+    k_ext_full = np.asarray(K_EXT, dtype=np.float64)
+    if drive == "dc":
+        dc += _BG_RATE * k_ext_full * _PSC_MEAN * _TAU_SYN * 1e-3
+    if k_scale != 1.0:
+        rates = np.asarray(full_mean_rates, dtype=np.float64)
+        indegree_full = full_counts / full_n[:, None]
+        input_rec = (w_full * indegree_full * rates).sum(axis=1)
+        dc += 1e-3 * _TAU_SYN * (1.0 - sqrt_k) * input_rec
+        if drive == "poisson":
+            dc += 1e-3 * _TAU_SYN * (1.0 - sqrt_k) * _PSC_MEAN * k_ext_full * _BG_RATE
+    return MicrocircuitParameters(
+        num_neurons=tuple(int(n) for n in sizes),
+        offsets=tuple(int(o) for o in offsets),
+        synapse_counts=np.round(full_counts * scale * k_scale).astype(np.int64),
+        ext_indegree=tuple(int(k) for k in np.round(k_ext_full * k_scale)),
+        weight_mean=w_full / sqrt_k,
+        w_ext=_PSC_MEAN / sqrt_k,
+        dc_amp=dc,
+    )
+
+
+def check_microcircuit_arguments(owner: str, scale, k_scale, drive, V0, full_mean_rates,
+                                 dt) -> float:
+    """Raise a clear error for a bad argument of the microcircuit models; returns ``dt`` in
+    ms."""
+    for label, value in (("scale", scale), ("k_scale", k_scale)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            0 < value <= 1e3 and math.isfinite(value)
+        ):
+            raise ValueError(f"{owner}: '{label}' must be a positive number, got {value!r}")
+    if drive not in ("poisson", "dc"):
+        raise ValueError(f"{owner}: 'drive' must be 'poisson' or 'dc', got {drive!r}")
+    if V0 not in ("optimized", "original"):
+        raise ValueError(f"{owner}: 'V0' must be 'optimized' or 'original', got {V0!r}")
+    rates = np.asarray(full_mean_rates, dtype=np.float64)
+    if rates.shape != (8,) or not np.all(rates >= 0):
+        raise ValueError(f"{owner}: 'full_mean_rates' must be 8 rates >= 0 (Hz)")
+    if np.any(np.round(np.asarray(FULL_NUM_NEURONS) * float(scale)) < 1):
+        raise ValueError(f"{owner}: scale={scale} leaves a population without neurons")
+    dt_ms = float(to_canonical(dt, "ms", owner=owner, name="dt"))
+    if not dt_ms > 0:
+        raise ValueError(f"{owner}: 'dt' must be positive, got {dt_ms} ms")
+    return dt_ms
+
+
+def initial_potentials(V0: str, num_neurons, seed: int) -> PopulationNormal:
+    """The initial-potential initializer of ``V0`` ('optimized' or 'original')."""
+    if V0 == "optimized":
+        v0_mean, v0_std = _V0_OPTIMIZED
+    else:
+        v0_mean, v0_std = (-58.0,) * 8, (10.0,) * 8
+    return PopulationNormal(v0_mean, v0_std, num_neurons, seed)
 
 
 # --------------------------------------------------------------------------- the event op
@@ -519,6 +627,40 @@ class PopulationNormal(Initializer):
         return (z * std + mean).to(device=device, dtype=dtype).expand(shape).clone()
 
 
+def redrawn_normal(gen: torch.Generator, size: int, mean: float, std: float, low: float,
+                   high: float, dtype) -> torch.Tensor:
+    """Normal(mean, std) samples from ``gen``, each redrawn until it lies in ``[low, high]``
+    (NEST's ``redraw``)."""
+    x = torch.randn(size, generator=gen, dtype=dtype) * std + mean
+    bad = torch.nonzero((x < low) | (x > high)).squeeze(1)
+    while bad.numel():
+        x[bad] = torch.randn(bad.numel(), generator=gen, dtype=dtype) * std + mean
+        sub = torch.nonzero((x[bad] < low) | (x[bad] > high)).squeeze(1)
+        bad = bad[sub]
+    return x
+
+
+def draw_synapse_values(gen: torch.Generator, size: int, post_pop: int, pre_pop: int,
+                        params: MicrocircuitParameters, delays: bool, dt: float,
+                        wdtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights (pA, ``wdtype``) and delays (whole steps of ``dt``, int16) of ``size`` synapses of
+    the pathway ``pre_pop -> post_pop``: normal weights with a 10 % spread, redrawn to keep their
+    sign; normal delays redrawn until ``>= dt`` and rounded to the nearest step (or every synapse
+    at its type's mean delay when ``delays`` is false)."""
+    inhibitory = pre_pop % 2 == 1
+    mean = float(params.weight_mean[post_pop, pre_pop])
+    low, high = (-math.inf, 0.0) if inhibitory else (0.0, math.inf)
+    weight = redrawn_normal(gen, size, mean, abs(mean) * _W_REL_STD, low, high, wdtype)
+    d_mean = _DELAY_MEAN[1 if inhibitory else 0]
+    if delays:
+        d = redrawn_normal(gen, size, d_mean, d_mean * _DELAY_REL_STD, dt, math.inf,
+                           torch.float64)
+        steps = torch.floor(d / dt + 0.5)
+    else:
+        steps = torch.full((size,), math.floor(d_mean / dt + 0.5 + 1e-9))
+    return weight, steps.to(torch.int16)
+
+
 class _Generator:
     """Draws from one seeded torch.Generator, in chunks (bounded temporaries)."""
 
@@ -533,18 +675,6 @@ class _Generator:
             k = min(_CHUNK, total - start)
             out += torch.bincount(torch.randint(0, n, (k,), generator=self.gen), minlength=n)
         return out
-
-    def redrawn_normal(self, size: int, mean: float, std: float, low: float, high: float,
-                       dtype) -> torch.Tensor:
-        """Normal(mean, std) samples, each redrawn until it lies in ``[low, high]`` (NEST's
-        ``redraw``)."""
-        x = torch.randn(size, generator=self.gen, dtype=dtype) * std + mean
-        bad = torch.nonzero((x < low) | (x > high)).squeeze(1)
-        while bad.numel():
-            x[bad] = torch.randn(bad.numel(), generator=self.gen, dtype=dtype) * std + mean
-            sub = torch.nonzero((x[bad] < low) | (x[bad] > high)).squeeze(1)
-            bad = bad[sub]
-        return x
 
 
 class Microcircuit(Module):
@@ -639,74 +769,32 @@ class Microcircuit(Module):
                  psc_step_average: bool = True):
         super().__init__(device=device, dtype=dtype)
         owner = type(self).__name__
-        for label, value in (("scale", scale), ("k_scale", k_scale)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                0 < value <= 1e3 and math.isfinite(value)
-            ):
-                raise ValueError(f"{owner}: '{label}' must be a positive number, got {value!r}")
-        if drive not in ("poisson", "dc"):
-            raise ValueError(f"{owner}: 'drive' must be 'poisson' or 'dc', got {drive!r}")
-        if V0 not in ("optimized", "original"):
-            raise ValueError(f"{owner}: 'V0' must be 'optimized' or 'original', got {V0!r}")
-        rates = np.asarray(full_mean_rates, dtype=np.float64)
-        if rates.shape != (8,) or not np.all(rates >= 0):
-            raise ValueError(f"{owner}: 'full_mean_rates' must be 8 rates >= 0 (Hz)")
+        self.dt = check_microcircuit_arguments(owner, scale, k_scale, drive, V0,
+                                               full_mean_rates, dt)
         self.scale, self.k_scale, self.drive = float(scale), float(k_scale), drive
         self.delays, self.seed, self.V0 = bool(delays), int(seed), V0
-        dt_ms = float(to_canonical(dt, "ms", owner=owner, name="dt"))
-        if not dt_ms > 0:
-            raise ValueError(f"{owner}: 'dt' must be positive, got {dt_ms} ms")
-        self.dt = dt_ms
         wdtype = dtype or torch.get_default_dtype()
 
-        # ------------------------------------------------------------ sizes and counts
-        full_n = np.asarray(FULL_NUM_NEURONS, dtype=np.float64)
-        sizes = np.round(full_n * self.scale).astype(np.int64)
-        if np.any(sizes < 1):
-            raise ValueError(f"{owner}: scale={scale} leaves a population without neurons")
-        self.num_neurons = tuple(int(n) for n in sizes)
-        self.num = int(sizes.sum())
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        self.offsets = tuple(int(o) for o in offsets)
+        params = microcircuit_parameters(self.scale, self.k_scale, drive, full_mean_rates)
+        self.params = params
+        self.num_neurons, self.num, self.offsets = params.num_neurons, params.num, params.offsets
+        sizes = np.asarray(self.num_neurons)
         self.slices = {p: slice(self.offsets[i], self.offsets[i + 1])
                        for i, p in enumerate(POPULATIONS)}
-        full_counts = full_synapse_counts()
-        self.synapse_counts = np.round(full_counts * self.scale * self.k_scale).astype(np.int64)
-        self.ext_indegree = tuple(int(k) for k in np.round(np.asarray(K_EXT) * self.k_scale))
-
-        # -------------------------------------------------------------------- weights
-        w_full = np.tile(np.array([_PSC_MEAN, _G * _PSC_MEAN]), (8, 4))
-        w_full[0, 2] *= 2.0  # L4E -> L2/3E
-        sqrt_k = math.sqrt(self.k_scale)
-        self.weight_mean = w_full / sqrt_k
-        self.w_ext = _PSC_MEAN / sqrt_k
-        dc = np.zeros(8)
-        k_ext_full = np.asarray(K_EXT, dtype=np.float64)
-        if drive == "dc":
-            dc += _BG_RATE * k_ext_full * _PSC_MEAN * _TAU_SYN * 1e-3
-        if self.k_scale != 1.0:
-            indegree_full = full_counts / full_n[:, None]
-            input_rec = (w_full * indegree_full * rates).sum(axis=1)
-            dc += 1e-3 * _TAU_SYN * (1.0 - sqrt_k) * input_rec
-            if drive == "poisson":
-                dc += 1e-3 * _TAU_SYN * (1.0 - sqrt_k) * _PSC_MEAN * k_ext_full * _BG_RATE
-        self.dc_amp = dc
+        self.synapse_counts, self.ext_indegree = params.synapse_counts, params.ext_indegree
+        self.weight_mean, self.w_ext, self.dc_amp = params.weight_mean, params.w_ext, params.dc_amp
 
         # ---------------------------------------------------------------- connectivity
         gen = _Generator(seed)
-        indptr, post, delay, weight = self._draw_connectivity(gen, sizes, offsets, wdtype)
+        indptr, post, delay, weight = self._draw_connectivity(gen, sizes, self.offsets, wdtype)
         conn = DelayedCSRConn(self.num, self.num, indptr, post, delay, u.Quantity(weight, "pA"),
                               self.dt, name="recurrent", dtype=wdtype)
         del indptr, post, delay, weight
         conn = conn.to(device) if device is not None else conn
 
         # -------------------------------------------------------------------- neurons
-        if V0 == "optimized":
-            v0_mean, v0_std = _V0_OPTIMIZED
-        else:
-            v0_mean, v0_std = (-58.0,) * 8, (10.0,) * 8
         v0_seed = int(torch.randint(0, 2**62, (1,), generator=gen.gen))
-        V_init = PopulationNormal(v0_mean, v0_std, self.num_neurons, v0_seed)
+        V_init = initial_potentials(V0, self.num_neurons, v0_seed)
         fac = dict(device=device, dtype=dtype)
         p = _NEURON
         self.neurons = LIFRef(
@@ -726,10 +814,10 @@ class Microcircuit(Module):
             # one source for all neurons: Binomial(max K_ext, p_a) with p_a from the rate
             # 8 Hz * K_a / max K_ext has the mean of Binomial(K_a, p(8 Hz)) up to O(p) and both are
             # Poisson(K_a * 8 Hz * dt) to O(p) (p < 1e-3): what NEST's generator delivers
-            k_max = max(self.ext_indegree)
-            freq = np.repeat(_BG_RATE * np.asarray(self.ext_indegree) / max(k_max, 1), sizes)
+            freq = params.poisson_frequencies()
             self.ext = PoissonInput(
-                self.num, k_max, u.Quantity(torch.from_numpy(freq).to(wdtype), "Hz"),
+                self.num, max(self.ext_indegree), u.Quantity(torch.from_numpy(freq).to(wdtype),
+                                                             "Hz"),
                 self.w_ext * u.pA, generator=gen.gen, name="external", **fac,
             )
         dc_vec = torch.from_numpy(np.repeat(self.dc_amp, sizes)).to(wdtype)
@@ -762,8 +850,6 @@ class Microcircuit(Module):
         cursor = indptr[:-1].clone()  # next free position in each row
         for b in range(8):
             lo, hi = offsets[b], offsets[b + 1]
-            inhibitory = b % 2 == 1
-            d_mean = _DELAY_MEAN[1 if inhibitory else 0]
             for a in range(8):
                 total = int(counts[a, b])
                 if not total:
@@ -774,22 +860,13 @@ class Microcircuit(Module):
                 dest = torch.repeat_interleave(shift, c, output_size=total)
                 dest += torch.arange(total)
                 cursor[lo:hi] += c
-                mean = float(self.weight_mean[a, b])
-                low, high = (-math.inf, 0.0) if inhibitory else (0.0, math.inf)
                 for start in range(0, total, _CHUNK):
                     k = min(_CHUNK, total - start)
                     idx = dest[start:start + k]
                     post[idx] = (torch.randint(0, int(sizes[a]), (k,), generator=gen.gen)
                                  + offsets[a]).to(torch.int32)
-                    weight[idx] = gen.redrawn_normal(k, mean, abs(mean) * _W_REL_STD, low,
-                                                     high, wdtype)
-                    if self.delays:
-                        d = gen.redrawn_normal(k, d_mean, d_mean * _DELAY_REL_STD, self.dt,
-                                               math.inf, torch.float64)
-                        steps = torch.floor(d / self.dt + 0.5)
-                    else:
-                        steps = torch.full((k,), math.floor(d_mean / self.dt + 0.5 + 1e-9))
-                    delay[idx] = steps.to(torch.int16)
+                    weight[idx], delay[idx] = draw_synapse_values(
+                        gen.gen, k, a, b, self.params, self.delays, self.dt, wdtype)
                 del dest
         return indptr, post, delay, weight
 
