@@ -1,17 +1,26 @@
-"""Distributed COBA benchmark: 1 vs 2 vs N processes (strong and weak scaling), and a model of
-the communication volume at the multi-area scale.
+"""Distributed scaling benchmark: 1 vs 2 vs N processes (strong and weak scaling) of the COBA
+network and of the Potjans-Diesmann microcircuit, and a model of the communication volume at the
+multi-area scale.
 
-Strong scaling keeps the network fixed (``--scale``, 4000 neurons per unit) and adds ranks;
-weak scaling keeps the neurons per rank fixed (``--weak-scale`` per rank). Each configuration is
-launched with ``torchrun --standalone --nproc_per_node=W`` (gloo on CPU, or NCCL with one GPU per
-rank with ``--device cuda``) and reports, per rank: build time (connectivity from the seed),
-wall seconds per simulated second, the share spent in the spike exchange, spikes and bytes
-exchanged, local synapses and connectivity memory. The table shows the slowest rank.
+Strong scaling keeps the network fixed and adds ranks; weak scaling keeps the neurons per rank
+fixed. Networks (``--nets``):
+
+* ``coba``: :class:`torchbrain.distributed.DistributedCOBANet`, ``--scale`` (strong) or
+  ``--weak-scale`` per rank (weak) times 4000 neurons, 80 synapses per neuron;
+* ``microcircuit``: :class:`torchbrain.distributed.DistributedMicrocircuit`, ``--mc-scale``
+  (strong) or ``--mc-weak-scale`` per rank (weak) of the 77,169 neurons, in-degrees times
+  ``--mc-k-scale`` (van Albada compensation), per-synapse delays, ``--mc-drive`` input.
+
+Each configuration is launched with ``torchrun --standalone --nproc_per_node=W`` (gloo on CPU,
+or NCCL with one GPU per rank with ``--device cuda``) and reports, per rank: build time
+(connectivity from the seed), wall seconds per simulated second, the share spent in the spike
+exchange, spikes and bytes exchanged, local synapses and connectivity memory. The table shows the
+slowest rank.
 
 Usage::
 
-    python benchmarks/distributed_coba.py --ranks 1 2 4 --scale 1 --weak-scale 0.5
-    python benchmarks/distributed_coba.py --model            # communication model only
+    python benchmarks/distributed_scaling.py --ranks 1 2 --nets coba microcircuit
+    python benchmarks/distributed_scaling.py --model            # communication model only
 
 On a machine with fewer cores than ranks the processes compete for cores: use
 ``--threads 1`` and at most one rank per core for meaningful scaling numbers.
@@ -80,7 +89,7 @@ def print_model() -> None:
                   f"{m['exchange_transfer_s_per_sim_s']:>16.4f} | "
                   f"{m['GB_targets_per_rank']:>14.1f} "
                   f"{m['synapse_events_per_step_per_rank']:>19,.0f}")
-    print(json.dumps({"benchmark": "distributed_coba_model", "rows": rows}))
+    print(json.dumps({"benchmark": "distributed_comm_model", "rows": rows}))
 
 
 # ----------------------------------------------------------------------------- worker
@@ -90,17 +99,26 @@ def worker(args) -> None:
 
     import torchbrain as tb
     from torchbrain import u
-    from torchbrain.distributed import DistributedCOBANet, init_distributed
+    from torchbrain.distributed import (
+        DistributedCOBANet,
+        DistributedMicrocircuit,
+        init_distributed,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)
     backend = "nccl" if args.device == "cuda" else "gloo"
     rank, size, device = init_distributed(backend=backend, timeout=600,
                                           device=None if args.device == "cuda" else "cpu")
-    scale = args.scale if args.mode == "strong" else args.weak_scale * size
     tic = time.perf_counter()
-    net = DistributedCOBANet(scale=scale, seed=0, delay_e=args.delay, delay_i=args.delay,
-                             device=device)
+    if args.net == "coba":
+        scale = args.scale if args.mode == "strong" else args.weak_scale * size
+        net = DistributedCOBANet(scale=scale, seed=0, delay_e=args.delay, delay_i=args.delay,
+                                 device=device)
+    else:
+        scale = args.mc_scale if args.mode == "strong" else args.mc_weak_scale * size
+        net = DistributedMicrocircuit(scale=scale, k_scale=args.mc_k_scale,
+                                      drive=args.mc_drive, seed=0, device=device)
     build_s = time.perf_counter() - tic
     steps = int(round(args.duration / 0.1))
     with tb.environ.context(dt=0.1 * u.ms):
@@ -130,7 +148,8 @@ def worker(args) -> None:
     if rank == 0:
         total = sum(r["spikes_local"] for r in rows)
         print("RESULT " + json.dumps({
-            "mode": args.mode, "ranks": size, "neurons": net.num, "steps": steps,
+            "net": args.net, "mode": args.mode, "ranks": size, "neurons": net.num,
+            "steps": steps, "synapses": sum(r["synapses"] for r in rows),
             "d_min": net.d_min, "rate_Hz": total / net.num / (args.duration * 1e-3),
             "per_rank": rows,
         }), flush=True)
@@ -139,14 +158,16 @@ def worker(args) -> None:
 
 
 # --------------------------------------------------------------------------- launcher
-def launch(args, mode: str, ranks: int) -> dict | None:
+def launch(args, net: str, mode: str, ranks: int) -> dict | None:
     here = os.path.abspath(__file__)
     exe = os.path.join(os.path.dirname(sys.executable), "torchrun")
     launcher = [exe] if os.path.exists(exe) else [sys.executable, "-m", "torch.distributed.run"]
     cmd = [*launcher, "--standalone", f"--nproc_per_node={ranks}", here, "--worker",
-           "--mode", mode, "--scale", str(args.scale), "--weak-scale", str(args.weak_scale),
-           "--duration", str(args.duration), "--delay", str(args.delay),
-           "--device", args.device]
+           "--net", net, "--mode", mode, "--scale", str(args.scale),
+           "--weak-scale", str(args.weak_scale), "--mc-scale", str(args.mc_scale),
+           "--mc-weak-scale", str(args.mc_weak_scale), "--mc-k-scale", str(args.mc_k_scale),
+           "--mc-drive", args.mc_drive, "--duration", str(args.duration),
+           "--delay", str(args.delay), "--device", args.device]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads or 1)}
@@ -154,7 +175,7 @@ def launch(args, mode: str, ranks: int) -> dict | None:
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
-    print(f"  {mode} W={ranks} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    print(f"  {net} {mode} W={ranks} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
     return None
 
 
@@ -168,6 +189,16 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--modes", nargs="+", default=["strong", "weak"])
+    p.add_argument("--nets", nargs="+", default=["coba", "microcircuit"],
+                   choices=["coba", "microcircuit"])
+    p.add_argument("--mc-scale", type=float, default=0.1,
+                   help="microcircuit, strong scaling: neurons / 77,169")
+    p.add_argument("--mc-weak-scale", type=float, default=0.05,
+                   help="microcircuit, weak scaling: neurons per rank / 77,169")
+    p.add_argument("--mc-k-scale", type=float, default=0.1,
+                   help="microcircuit in-degrees relative to the full model")
+    p.add_argument("--mc-drive", choices=["poisson", "dc"], default="poisson")
+    p.add_argument("--net", default="coba", help=argparse.SUPPRESS)
     p.add_argument("--timeout", type=float, default=1800.0)
     p.add_argument("--model", action="store_true", help="print the communication model only")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -180,31 +211,33 @@ def main() -> None:
         print_model()
         return
     results = []
-    print(f"{'mode':>6} {'ranks':>5} {'neurons':>8} {'D_min':>5} {'rate Hz':>7} | "
-          f"{'build s':>7} {'s/sim-s':>8} {'exch %':>6} {'speed-up':>8} | "
-          f"{'kB/step':>8} {'syn/rank':>9} {'conn MB/rank':>12}")
-    for mode in args.modes:
-        base = None
-        for ranks in args.ranks:
-            res = launch(args, mode, ranks)
-            if res is None:
-                continue
-            results.append(res)
-            slow = max(res["per_rank"], key=lambda r: r["run_s"])
-            sim_s = args.duration * 1e-3
-            wall = slow["run_s"] / sim_s
-            base = wall if base is None else base
-            speedup = base / wall  # strong: ideal W; weak: ideal 1
-            kb = slow["bytes_received"] / res["steps"] / 1e3
-            print(f"{mode:>6} {ranks:>5} {res['neurons']:>8} {res['d_min']:>5} "
-                  f"{res['rate_Hz']:>7.1f} | {max(r['build_s'] for r in res['per_rank']):>7.2f} "
-                  f"{wall:>8.2f} {100 * slow['exchange_s'] / slow['run_s']:>6.1f} "
-                  f"{speedup:>8.2f} | {kb:>8.2f} "
-                  f"{max(r['synapses'] for r in res['per_rank']):>9,} "
-                  f"{max(r['conn_MB'] for r in res['per_rank']):>12.2f}", flush=True)
+    print(f"{'net':>12} {'mode':>6} {'ranks':>5} {'neurons':>8} {'synapses':>11} {'D_min':>5} "
+          f"{'rate Hz':>7} | {'build s':>7} {'s/sim-s':>8} {'exch %':>6} {'speed-up':>8} | "
+          f"{'kB/step':>8} {'syn/rank':>11} {'conn MB/rank':>12}")
+    for net in args.nets:
+        for mode in args.modes:
+            base = None
+            for ranks in args.ranks:
+                res = launch(args, net, mode, ranks)
+                if res is None:
+                    continue
+                results.append(res)
+                slow = max(res["per_rank"], key=lambda r: r["run_s"])
+                sim_s = args.duration * 1e-3
+                wall = slow["run_s"] / sim_s
+                base = wall if base is None else base
+                speedup = base / wall  # strong: ideal W; weak: ideal 1
+                kb = slow["bytes_received"] / res["steps"] / 1e3
+                print(f"{net:>12} {mode:>6} {ranks:>5} {res['neurons']:>8} "
+                      f"{res['synapses']:>11,} {res['d_min']:>5} {res['rate_Hz']:>7.2f} | "
+                      f"{max(r['build_s'] for r in res['per_rank']):>7.2f} "
+                      f"{wall:>8.2f} {100 * slow['exchange_s'] / slow['run_s']:>6.1f} "
+                      f"{speedup:>8.2f} | {kb:>8.2f} "
+                      f"{max(r['synapses'] for r in res['per_rank']):>11,} "
+                      f"{max(r['conn_MB'] for r in res['per_rank']):>12.2f}", flush=True)
     print("(strong: speed-up = t(1 rank) / t(W ranks), ideal W; weak: efficiency = t(1) / t(W), "
           "ideal 1)")
-    print(json.dumps({"benchmark": "distributed_coba", "cpu_count": os.cpu_count(),
+    print(json.dumps({"benchmark": "distributed_scaling", "cpu_count": os.cpu_count(),
                       "threads": args.threads, "results": results}))
 
 

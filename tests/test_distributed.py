@@ -7,6 +7,7 @@ initial voltages; the 2-process runs are checked against the 1-process runs, spi
 """
 
 import json
+import math
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ from torchbrain.distributed import (
     DistributedCOBANet,
     DistributedCUBANet,
     DistributedError,
+    DistributedMicrocircuit,
     Partition,
     fixed_in_degree_local,
     fixed_in_degree_table,
@@ -35,10 +37,13 @@ from torchbrain.distributed import (
     initial_values_local,
     load_checkpoint,
     load_global_state_dict,
+    microcircuit_connectivity_local,
     save_checkpoint,
 )
 from torchbrain.distributed import connectivity as conn
-from torchbrain.models import COBANet
+from torchbrain.distributed._selftest import MICROCIRCUIT, MICROCIRCUIT_STEPS
+from torchbrain.models import COBANet, Microcircuit
+from torchbrain.models.microcircuit import microcircuit_parameters
 from torchbrain.neurons.lif import LIF, LIFRef
 from torchbrain.outputs import COBA
 from torchbrain.projections.align_post import AlignPostProj
@@ -235,6 +240,131 @@ def test_network_bad_input():
         net.run(1)
 
 
+# ------------------------------------------------------------------------ microcircuit
+def _table_rows(params, seed, ranges, **kw):
+    """Every synapse of the split tables as global (pre, post, delay, weight) rows, sorted."""
+    rows = []
+    for lo, hi in ranges:
+        indptr, post, delay, weight = microcircuit_connectivity_local(
+            params, seed=seed, post_range=(lo, hi), **kw)
+        pre = torch.repeat_interleave(torch.arange(params.num), indptr[1:] - indptr[:-1])
+        rows.append(torch.stack([pre.double(), post.double() + lo, delay.double(),
+                                 weight.double()], 1))
+    table = torch.cat(rows)
+    for col in (3, 2, 1, 0):  # lexicographic sort, most significant column last
+        table = table[torch.argsort(table[:, col], stable=True)]
+    return table
+
+
+def test_microcircuit_connectivity_does_not_depend_on_the_split():
+    params = microcircuit_parameters(0.01, 0.05, "poisson")
+    num = params.num
+    kw = dict(delays=True, dt=0.1, block_rows=96)
+    whole = _table_rows(params, 5, [(0, num)], **kw)
+    assert whole.shape[0] == int(params.synapse_counts.sum())
+    for cuts in ((0, 400, num), (0, 64, 300, 301, num)):
+        ranges = list(zip(cuts[:-1], cuts[1:], strict=False))
+        assert torch.equal(_table_rows(params, 5, ranges, **kw), whole)
+    assert not torch.equal(_table_rows(params, 6, [(0, num)], **kw), whole)
+
+
+def test_microcircuit_connectivity_has_the_published_statistics():
+    params = microcircuit_parameters(0.05, 0.1, "poisson")
+    off, sizes = params.offsets, params.num_neurons
+    indptr, post, delay, weight = microcircuit_connectivity_local(
+        params, seed=0, post_range=(0, params.num), dt=0.1, block_rows=256)
+    pre = torch.repeat_interleave(torch.arange(params.num), indptr[1:] - indptr[:-1])
+    pre_pop = torch.bucketize(pre, torch.tensor(off[1:]), right=True)
+    post_pop = torch.bucketize(post.long(), torch.tensor(off[1:]), right=True)
+    counts = torch.zeros(8, 8, dtype=torch.int64)
+    counts.index_put_((post_pop, pre_pop), torch.ones_like(pre), accumulate=True)
+    assert torch.equal(counts, torch.from_numpy(params.synapse_counts))  # exact per pathway
+    # L4E -> L2/3E: uniform targets and sources (chi-square over 20 bins, far below 1e-6 tails)
+    mask = (post_pop == 0) & (pre_pop == 2)
+    for values, lo, n in ((post[mask].long(), off[0], sizes[0]), (pre[mask], off[2], sizes[2])):
+        hist = torch.bincount((values - lo) * 20 // n, minlength=20).double()
+        expected = hist.sum() / 20
+        assert float(((hist - expected) ** 2 / expected).sum()) < 60.0
+    # weights: mean 2 J / sqrt(k) with 10 % spread; delays: 1.5 ms (E) and 0.75 ms (I), >= 1 step
+    w = weight[mask].double()
+    assert abs(float(w.mean()) / params.weight_mean[0, 2] - 1) < 0.01
+    assert abs(float(w.std()) / abs(params.weight_mean[0, 2]) - 0.1) < 0.01
+    assert int(delay.min()) >= 1
+    exc = (pre_pop % 2 == 0)
+
+    def truncated_mean_steps(mean, std, low=0.1):  # normal redrawn below `low`, in 0.1 ms steps
+        a = (low - mean) / std
+        pdf = math.exp(-a * a / 2) / math.sqrt(2 * math.pi)
+        return (mean + std * pdf / (0.5 * math.erfc(a / math.sqrt(2)))) / 0.1
+
+    assert abs(float(delay[exc].double().mean()) - truncated_mean_steps(1.5, 0.75)) < 0.05
+    assert abs(float(delay[~exc].double().mean()) - truncated_mean_steps(0.75, 0.375)) < 0.05
+    assert bool((weight[exc] >= 0).all()) and bool((weight[~exc] <= 0).all())
+
+
+@pytest.mark.parametrize("drive", ["poisson", "dc"])
+def test_one_rank_microcircuit_is_the_model_with_the_same_table(drive):
+    """Microcircuit given DistributedMicrocircuit's table, initial potentials and Poisson seed
+    spikes identically, bit for bit (the exchange batched by D_min, the ring slots and the
+    summation order all agree)."""
+    kw = dict(scale=0.02, k_scale=0.1, seed=4, drive=drive)
+    ours = DistributedMicrocircuit(**kw)
+    ref = Microcircuit(**kw)
+    conn = ref.conn
+    conn.indptr = ours.indptr.to(conn.indptr.dtype)
+    conn.codes = ours.codes.to(conn.codes.dtype)
+    conn.weight = ours.weight.clone()
+    conn.n_slots = ours.n_slots
+    if drive == "poisson":
+        ref.ext.reseed(seed=ours.ext_seed)
+    steps = 400
+    with tb.environ.context(dt=DT * u.ms):
+        tb.init_all_states(ours)
+        tb.init_all_states(ref)
+        ref.neurons.V = ours.N.V.clone()
+        expected = NetworkRunner(ref, compile=False).run(steps)
+        got = ours.run(steps)
+    assert int(got.sum()) > 100
+    assert torch.equal(got, expected)
+    assert ours.d_min == 2 and ours.comm_stats["exchanges"] == steps // 2
+    rates = ours.population_rates(got)
+    assert all(0.05 < r < 40 for r in rates.values()), rates
+
+
+def test_microcircuit_without_delay_spread_exchanges_every_nine_steps():
+    net = DistributedMicrocircuit(scale=0.01, k_scale=0.05, delays=False, drive="dc")
+    assert set(net.delay_steps().unique().tolist()) == {8, 15}
+    with tb.environ.context(dt=DT * u.ms):
+        tb.init_all_states(net)
+        net.run(90)
+    assert net.d_min == 9 and net.comm_stats["exchanges"] == 10
+
+
+def test_microcircuit_bad_input():
+    with pytest.raises(ValueError, match="'drive' must be 'poisson' or 'dc'"):
+        DistributedMicrocircuit(scale=0.01, drive="ac")
+    with pytest.raises(ValueError, match="leaves a population without neurons"):
+        DistributedMicrocircuit(scale=1e-5)
+    with pytest.raises(TypeError, match="'seed' must be an int"):
+        DistributedMicrocircuit(scale=0.01, seed=1.5)
+    with pytest.raises(DistributedError, match="world_size=2"):
+        DistributedMicrocircuit(scale=0.01, k_scale=0.05, world_size=2)
+    params = microcircuit_parameters(0.01, 0.05, "dc")
+    with pytest.raises(ValueError, match="'post_range' must satisfy"):
+        microcircuit_connectivity_local(params, seed=0, post_range=(5, 5))
+    net = DistributedMicrocircuit(scale=0.01, k_scale=0.05, drive="dc")
+    with tb.environ.context(dt=DT * u.ms):
+        with pytest.raises(RuntimeError, match="not initialised"):
+            net.run(1)
+        with pytest.raises(ValueError, match="batches are not supported"):
+            tb.init_all_states(net, batch_size=2)
+        tb.init_all_states(net)
+        with pytest.raises(ValueError, match=r"raster of shape \(steps, "):
+            net.population_rates(torch.zeros(3, 5, dtype=torch.bool))
+    with tb.environ.context(dt=0.05 * u.ms), pytest.raises(RuntimeError, match="steps of 0.1 ms"):
+        net.run(1)
+
+
 # --------------------------------------------------------------- one-process checkpoints
 def test_checkpoint_and_global_state_continue_the_same_simulation(tmp_path):
     kw = dict(scale=0.1, seed=2, delay_e=0.3, delay_i=0.2)
@@ -391,6 +521,29 @@ def test_lightning_ddp_keeps_states_per_replica(two_ranks):
                                               "params_in_sync": True, "states_differ": True}
     # Lightning's DDP defaults: rank 1's States are replaced by rank 0's at every forward
     assert reports[1]["lightning_default"]["states_carried_per_replica"] is False
+
+
+@needs_gloo
+def test_two_rank_microcircuit_gives_the_one_rank_raster(two_ranks):
+    out, reports = two_ranks
+    steps1, steps2 = MICROCIRCUIT_STEPS
+    net = DistributedMicrocircuit(**MICROCIRCUIT)
+    with tb.environ.context(dt=DT * u.ms):
+        tb.init_all_states(net)
+        expected = net.run(steps1 + steps2)
+    got = torch.load(out / "microcircuit.pt")["raster"]
+    assert int(expected.sum()) > 80
+    assert torch.equal(got, expected)
+    mine = [reports[r]["microcircuit"] for r in (0, 1)]
+    assert all(m["restored_equal"] for m in mine)
+    # each rank drew and stored the synapses onto its own neurons only
+    assert mine[0]["synapses"] + mine[1]["synapses"] == net.num_local_synapses()
+    assert max(m["synapses"] for m in mine) < 0.65 * net.num_local_synapses()
+    # the rates are reduced over the ranks: both see the whole network's rates
+    rates = net.population_rates(expected)
+    for m in mine:
+        assert m["rates"] == pytest.approx(rates, rel=1e-12)
+    assert mine[0]["stats"]["exchanges"] == (steps1 + steps2) // net.d_min
 
 
 @needs_gloo

@@ -6,7 +6,8 @@
   (:mod:`~torchbrain.distributed.connectivity`, from the shared seed, identical on any number of
   ranks), and spikes travel as compact index lists once every minimum delay
   (:mod:`~torchbrain.distributed.exchange`). A seeded network gives the same spikes on 1 and on
-  N ranks.
+  N ranks. :class:`DistributedMicrocircuit` (:mod:`~torchbrain.distributed.microcircuit`) does
+  the same for the Potjans–Diesmann microcircuit, per-synapse delays and Poisson drive included.
 * **Recording and checkpoints** (:mod:`~torchbrain.distributed.checkpoint`): per rank, gathered
   on demand; restoring (also on another number of ranks) continues the same simulation.
 * **Training** (:mod:`~torchbrain.distributed.ddp`): States stay per replica under
@@ -22,6 +23,7 @@ Launch with ``torchrun --standalone --nproc_per_node=N script.py``; the same scr
 torchbrain.distributed._selftest`` checks a setup (CPU, gloo).
 """
 
+from .base import DistributedNetwork
 from .checkpoint import (
     gather_raster,
     gather_state_dict,
@@ -47,6 +49,7 @@ from .exchange import (
     init_distributed,
     world,
 )
+from .microcircuit import DistributedMicrocircuit, microcircuit_connectivity_local
 from .network import DistributedCOBANet, DistributedCUBANet, DistributedEINet
 from .partition import Partition
 
@@ -55,6 +58,8 @@ __all__ = [
     "DistributedCUBANet",
     "DistributedEINet",
     "DistributedError",
+    "DistributedMicrocircuit",
+    "DistributedNetwork",
     "LocalTable",
     "Partition",
     "all_gather_varlen",
@@ -72,6 +77,7 @@ __all__ = [
     "initial_values_local",
     "load_checkpoint",
     "load_global_state_dict",
+    "microcircuit_connectivity_local",
     "parameters_in_sync",
     "save_checkpoint",
     "world",

@@ -13,12 +13,14 @@ Every rank keeps what belongs to its neurons: its raster (``net.run`` returns
   ``reshard=True``, on another number (each rank reads the files that overlap its neurons).
 
 A checkpoint holds the simulation state (membrane potentials, refractory clocks,
-conductances, the spikes waiting for the next exchange, the ring buffers of delayed input and
-the step counter) and the model's configuration, but not the connectivity: that is rebuilt
-from the seed when the network is constructed, and the configuration check makes sure it is
-the same network. Restoring gives the same continuation, spike for spike.
+conductances, the spikes waiting for the next exchange, the ring buffers of delayed input, the
+step counter and the counters of the random streams) and the model's configuration, but not the
+connectivity: that is rebuilt from the seed when the network is constructed, and the
+configuration check makes sure it is the same network. Restoring gives the same continuation,
+spike for spike.
 
-Which State is what: a 0-d State (the step counter) is the same on every rank; every other
+Which State is what: a 0-d State (the step counter, a random stream's counter) is the same on
+every rank; every other
 State of the network is per neuron along its last dimension. Files are read by every rank, so
 the directory must be on a file system all ranks see.
 """
@@ -32,7 +34,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..state import ShortTermState, load_state_dict, state_dict, states
+from ..state import LongTermState, ParamState, ShortTermState, load_state_dict, state_dict, states
 from .exchange import DistributedError, all_gather_varlen, guarded, world
 
 __all__ = [
@@ -59,9 +61,14 @@ def _check_net(net, who: str) -> None:
 
 
 def _layout(net, who: str) -> dict[str, str]:
-    """``{name: 'replicated' | 'sharded'}`` for every short-term State of ``net``."""
+    """``{name: 'replicated' | 'sharded'}`` for every State of ``net`` that a simulation
+    advances: the short-term ones, and the long-term ones that are not parameters (e.g. the
+    counter of a Poisson drive's random stream)."""
     out = {}
-    for name, value in states(net, ShortTermState).items():
+    params = states(net, ParamState)
+    chosen = {**states(net, ShortTermState),
+              **{k: v for k, v in states(net, LongTermState).items() if k not in params}}
+    for name, value in chosen.items():
         if value is None:
             continue
         if value.ndim == 0:
@@ -117,7 +124,7 @@ def gather_state_dict(net, dst: int | None = None) -> dict[str, Any] | None:
     who = "gather_state_dict"
     _check_net(net, who)
     layout = _layout(net, who)
-    values = states(net, ShortTermState)
+    values = states(net)
     out: dict[str, torch.Tensor] = {}
     for name, kind in layout.items():
         local = values[name].detach()

@@ -13,12 +13,14 @@ instead of raising.
 
 Spike exchange (:func:`all_gather_varlen`): each rank sends a small int64 *header* (step
 counter, schedule fingerprint and its spike count per step of the interval) and its spikes as
-int32 global indices. Two ``all_gather`` calls: the headers first, whose counts give the largest
-payload, then the payloads padded to that size (``all_gather`` needs equal sizes). Received
-bytes per exchange and rank: :math:`W (H \cdot 8 + 4 \max_r n_r)`, where ``H`` is the header length
-and :math:`n_r` the spikes of rank ``r`` in the interval. ``all_gather_object`` would do it in one
-call but pickles, which costs far more per spike and does not work on ``nccl`` without extra
-copies.
+int32 global indices. Without a capacity, two ``all_gather`` calls: the headers first, whose
+counts give the largest payload, then the payloads padded to that size (``all_gather`` needs
+equal sizes). With a capacity (what the networks use: twice the last exchange's largest
+payload), header and payload travel packed in one call, and a second carries only an overflow.
+Received bytes per exchange and rank: :math:`W (H \cdot 8 + 4 \max_r n_r)`, where ``H`` is the
+header length and :math:`n_r` the spikes of rank ``r`` in the interval. ``all_gather_object``
+would do it in one call but pickles, which costs far more per spike and does not work on
+``nccl`` without extra copies.
 """
 
 from __future__ import annotations
@@ -138,11 +140,17 @@ def guarded(who: str, what: str, fn: Callable[[], Any], group=None) -> Any:
 def all_gather_varlen(header: torch.Tensor, payload: torch.Tensor, *, who: str,
                       what: str = "the spike exchange", group=None,
                       length_of: Callable[[torch.Tensor], int] | None = None,
+                      capacity: int | None = None,
                       ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """All-gather a fixed-size int64 ``header`` and a variable-length 1-d ``payload``.
 
     ``length_of(header_row)`` gives a rank's payload length from its header (default: the
     payload lengths are exchanged as the header's last entry, appended here).
+
+    ``capacity`` (int32 payloads only; the same value on every rank): send the header and the
+    first ``capacity`` payload entries in **one** all_gather (packed into one int64 buffer), and
+    only when some rank has more, the rest in a second one. With a good guess (e.g. twice the
+    last exchange's largest payload) an exchange costs one collective's latency instead of two.
 
     Returns ``(headers, payloads)``: a ``(W, H)`` CPU tensor and the ``W`` payloads (on the
     payload's device), in rank order. Without a process group (one rank) no collective runs.
@@ -160,6 +168,9 @@ def all_gather_varlen(header: torch.Tensor, payload: torch.Tensor, *, who: str,
         return header.reshape(1, -1).cpu(), [payload]
     device = payload.device
     header = header.reshape(-1).to(device=device, dtype=torch.int64)
+    if capacity is not None and payload.dtype == torch.int32:
+        return _all_gather_packed(header, payload, int(capacity), who, what, group, size,
+                                  length_of)
     heads = [torch.empty_like(header) for _ in range(size)]
     guarded(who, f"{what} (header all_gather)",
             lambda: dist.all_gather(heads, header, group=group), group)
@@ -174,6 +185,34 @@ def all_gather_varlen(header: torch.Tensor, payload: torch.Tensor, *, who: str,
     guarded(who, f"{what} (payload all_gather)",
             lambda: dist.all_gather(bodies, padded, group=group), group)
     return headers, [b[:n] for b, n in zip(bodies, lengths, strict=True)]
+
+
+def _all_gather_packed(header, payload, capacity, who, what, group, size, length_of):
+    """One all_gather of ``[header | payload[:capacity]]`` (int32 pairs viewed as int64), and a
+    second one of the overflow only when a rank's payload is longer than ``capacity``."""
+    capacity += capacity % 2  # whole int64 words
+    h = header.numel()
+    packed = torch.zeros(h + capacity // 2, dtype=torch.int64, device=header.device)
+    packed[:h] = header
+    first = min(payload.numel(), capacity)
+    packed[h:].view(torch.int32)[:first] = payload[:first]
+    gathered = [torch.empty_like(packed) for _ in range(size)]
+    guarded(who, f"{what} (all_gather)",
+            lambda: dist.all_gather(gathered, packed, group=group), group)
+    headers = torch.stack([g[:h] for g in gathered]).cpu()
+    lengths = [length_of(row) for row in headers]
+    parts = [g[h:].view(torch.int32)[:min(n, capacity)]
+             for g, n in zip(gathered, lengths, strict=True)]
+    width = max(lengths)
+    if width > capacity:
+        rest = torch.zeros(width - capacity, dtype=torch.int32, device=payload.device)
+        rest[: max(0, payload.numel() - capacity)] = payload[capacity:]
+        bodies = [torch.empty_like(rest) for _ in range(size)]
+        guarded(who, f"{what} (overflow all_gather)",
+                lambda: dist.all_gather(bodies, rest, group=group), group)
+        parts = [torch.cat([p, b[: max(0, n - capacity)]])
+                 for p, b, n in zip(parts, bodies, lengths, strict=True)]
+    return headers, parts
 
 
 def check_same_config(config: dict, *, who: str, group=None) -> None:

@@ -64,7 +64,7 @@ weights), which fits an 80 GB H100; delivering one step's spikes touches
 (receptor, delay) with all neurons as presynaptic rows (33 MB per group), not by population
 pair (~64 000 pairs). With the fixed out-degree rule every rank draws all 24 billion targets
 when building (seconds on a GPU); the fixed in-degree rule draws only its own 3 billion.
-``python benchmarks/distributed_coba.py --model`` prints this model for other rates and
+``python benchmarks/distributed_scaling.py --model`` prints this model for other rates and
 ``D_min``.
 
 Not covered: batches (one network per process group), autograd through the exchange (the
@@ -86,7 +86,6 @@ cortex. PLoS Comput. Biol. 14, e1006359.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
@@ -96,24 +95,18 @@ from .. import environ, init
 from ..delay import delay_steps
 from ..environ import DT
 from ..environ import get as env_get
-from ..module import Module
 from ..neurons.lif import LIFRef
 from ..outputs import COBA, CUBA
 from ..state import ShortTermState
 from ..synapses.expon import Expon
 from ..units import to_canonical, u
+from .base import DistributedNetwork, csr_row_entries
 from .connectivity import fixed_in_degree_local, fixed_out_degree_local, initial_values_local
-from .exchange import DistributedError, all_gather_varlen, check_same_config, world
-from .partition import Partition
 
 __all__ = ["DistributedEINet", "DistributedCOBANet", "DistributedCUBANet", "FAN_OUT"]
 
 #: Synapses per neuron (the benchmark's 2 % of 4000).
 FAN_OUT = 80
-
-#: Entries of the exchange header before the per-step counts: step, D_min, schedule checksum.
-_HEADER = 3
-
 
 @dataclass
 class _Projection:
@@ -128,16 +121,6 @@ class _Projection:
     @property
     def latency(self) -> int:
         return 1 + self.steps
-
-
-def _expand(counts: torch.Tensor, total: int | None = None) -> torch.Tensor:
-    """``[0]*counts[0] + [1]*counts[1] + ...`` (``repeat_interleave(arange, counts)``), written
-    with ``searchsorted``: the CPU ``repeat_interleave`` always opens a parallel region, which
-    costs milliseconds per call when the cores are busy with other processes."""
-    ends = torch.cumsum(counts, 0)
-    if total is None:
-        total = int(ends[-1]) if ends.numel() else 0
-    return torch.searchsorted(ends, torch.arange(total, device=counts.device), right=True)
 
 
 class _ReceptorUpdate(nn.Module):
@@ -159,7 +142,7 @@ def _time_ms(value, owner: str, name: str) -> float:
     return v
 
 
-class DistributedEINet(Module):
+class DistributedEINet(DistributedNetwork):
     r"""An E/I network of ``num`` LIFRef neurons split over the ranks of a process group.
 
     Neurons ``[0, num_exc)`` are excitatory, the rest inhibitory; each neuron makes ``fan_out``
@@ -214,7 +197,6 @@ class DistributedEINet(Module):
                  drive: float, seed: int, *, fan_out: int = FAN_OUT, rule: str = "fixed_out",
                  block_rows: int = 1024, align: int = 64, group=None,
                  world_size: int | None = None, device=None, dtype=None):
-        super().__init__(device=device, dtype=dtype)
         who = type(self).__name__
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"{who}: 'seed' must be an int shared by every rank, got {seed!r}")
@@ -222,35 +204,23 @@ class DistributedEINet(Module):
             raise ValueError(f"{who}: need 0 < num_exc < num, got num={num}, num_exc={num_exc}")
         if rule not in ("fixed_out", "fixed_in"):
             raise ValueError(f"{who}: 'rule' must be 'fixed_out' or 'fixed_in', got {rule!r}")
-        rank, size, group = world(group)
-        if world_size is not None and world_size != size:
-            raise DistributedError(
-                f"{who}: the model was built for world_size={world_size} but this process "
-                f"group has {size} ranks (launched with torchrun --nproc_per_node={size}?); "
-                "launch as many processes as the model expects, or leave world_size=None"
-            )
-        self.rank, self.world_size, self.group = rank, size, group
-        self.num, self.num_exc, self.num_inh = num, num_exc, num - num_exc
-        self.seed, self.rule, self.fan_out = seed, rule, int(fan_out)
-        self.block_rows, self.align = int(block_rows), int(align)
-        dtype = self._factory["dtype"]
-        self.partition = Partition(num, size, align)
-        self.start, self.stop = self.partition.range(rank)
-        self.n_local = self.stop - self.start
-        fac = dict(device=device, dtype=dtype)
-
         delays = (_time_ms(e.get("delay", 0.0), who, "delay_e"),
                   _time_ms(i.get("delay", 0.0), who, "delay_i"))
-        self.config = {
-            "class": who, "num": num, "num_exc": num_exc, "seed": seed, "rule": rule,
-            "fan_out": self.fan_out, "block_rows": self.block_rows, "align": self.align,
+        config = {
+            "num_exc": num_exc, "seed": seed, "rule": rule,
+            "fan_out": int(fan_out), "block_rows": int(block_rows),
             "delay_e_ms": delays[0], "delay_i_ms": delays[1], "drive_pA": float(drive),
             "neuron": repr(sorted(neuron.items())), "V_initializer": repr(V_initializer),
             "e": repr(sorted((k, v) for k, v in e.items() if k != "delay")),
             "i": repr(sorted((k, v) for k, v in i.items() if k != "delay")),
-            "dtype": str(dtype), "device_type": torch.device(device or "cpu").type,
         }
-        check_same_config(self.config, who=who, group=group)
+        super().__init__(num, config, align=align, group=group, world_size=world_size,
+                         device=device, dtype=dtype)
+        self.num_exc, self.num_inh = num_exc, num - num_exc
+        self.seed, self.rule, self.fan_out = seed, rule, int(fan_out)
+        self.block_rows = int(block_rows)
+        dtype = self._factory["dtype"]
+        fac = dict(device=device, dtype=dtype)
 
         V0 = initial_values_local(V_initializer, num, seed=seed, post_range=(self.start, self.stop),
                                   unit="mV", stream="V0", block_rows=self.block_rows, **fac)
@@ -277,11 +247,6 @@ class DistributedEINet(Module):
             self._syns[proj.name] = syn
             setattr(self, f"ring_{proj.name}", ShortTermState(None))
         self.register_buffer("drive", torch.as_tensor(float(drive), **fac), persistent=True)
-        self.outbox = ShortTermState(None)
-        self.step = ShortTermState(None)
-        self.d_min: int | None = None
-        self._init_dt: float | None = None
-        self.comm_stats = {"exchanges": 0, "spikes": 0, "bytes_received": 0, "seconds": 0.0}
 
     # ---------------------------------------------------------------- building
     def _build_table(self, proj: _Projection, device):
@@ -324,27 +289,23 @@ class DistributedEINet(Module):
         self._init_dt = float(dt)
         for p in self.projections:
             p.steps = delay_steps(p.delay_ms, dt)
-        self.d_min = min(p.latency for p in self.projections)
         fac = self._factory_like_states()
-        self.outbox = ShortTermState(torch.zeros(self.d_min, self.n_local, dtype=torch.bool,
-                                                 device=fac["device"]))
+        self._init_exchange_states(min(p.latency for p in self.projections), fac["device"])
         for p in self.projections:
             setattr(self, f"ring_{p.name}",
                     ShortTermState(torch.zeros(p.latency, self.n_local, **fac)))
-        self.step = ShortTermState(torch.zeros((), dtype=torch.int64, device=fac["device"]))
 
     def _factory_like_states(self):
         return {"device": self.drive.device, "dtype": self.drive.dtype}
 
-    def _schedule_checksum(self) -> int:
-        return self.d_min * 1_000_003 + sum(p.latency * (31 ** (n + 1))
-                                            for n, p in enumerate(self.projections))
+    def _schedule(self) -> list[int]:
+        return [p.latency for p in self.projections]
+
+    def _local_spikes(self) -> torch.Tensor:
+        return self.N.get_spike()
 
     def _check_ready(self):
-        if self.step is None:
-            raise RuntimeError(f"{type(self).__name__}: States are not initialised; call "
-                               "tb.init_all_states(net) inside `with tb.environ.context(dt=...)`")
-        dt = environ.get_dt_value(desc=type(self).__name__)
+        dt = super()._check_ready()
         if dt != self._init_dt and any(delay_steps(p.delay_ms, dt) != p.steps
                                        for p in self.projections):
             raise RuntimeError(
@@ -360,12 +321,9 @@ class DistributedEINet(Module):
         step's synaptic input, update the local neurons; returns the local spikes."""
         dt = self._check_ready()
         n = int(self.step)
-        d = self.d_min
         # spikes emitted at step n - 1 (at n = 0: the initial voltages above threshold, as in
         # COBANet, whose forward sends N.get_spike() before updating)
-        self.outbox[(n - 1) % d] = self.N.get_spike() > 0
-        if n % d == 0:
-            self._exchange(n)
+        self._queue_and_exchange(n)
         for p in self.projections:
             ring = getattr(self, f"ring_{p.name}")
             slot = n % p.latency
@@ -377,64 +335,6 @@ class DistributedEINet(Module):
         self.step.add_(1)
         return spikes
 
-    @torch.no_grad()
-    def run(self, steps: int, drive=None) -> torch.Tensor:
-        """Advance ``steps`` steps; returns this rank's raster, ``(steps, n_local)`` bool.
-
-        Gather the full raster with :func:`torchbrain.distributed.gather_raster`.
-        """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"{type(self).__name__}.run: 'steps' must be an int >= 0, "
-                             f"got {steps!r}")
-        self._check_ready()
-        out = torch.empty(steps, self.n_local, dtype=torch.bool, device=self.drive.device)
-        for s in range(steps):
-            out[s] = self(drive) > 0
-        return out
-
-    # ---------------------------------------------------------------- exchange
-    def _exchange(self, n: int) -> None:
-        tic = time.perf_counter()
-        d = self.d_min
-        dev = self.outbox.device
-        nz = self.outbox.nonzero()                       # (m, 2): (step offset j, local), sorted
-        counts = torch.bincount(nz[:, 0], minlength=d)
-        gids = (nz[:, 1] + self.start).to(torch.int32)
-        header = torch.cat([torch.tensor([n, d, self._schedule_checksum()], dtype=torch.int64,
-                                         device=dev), counts.to(torch.int64)])
-        headers, payloads = all_gather_varlen(
-            header, gids, who=type(self).__name__, what=f"the spike exchange at step {n}",
-            group=self.group, length_of=lambda h: int(h[_HEADER:].sum()),
-        )
-        self._check_headers(headers, n)
-        j = torch.cat([_expand(h[_HEADER:].to(dev)) for h in headers])
-        gid = torch.cat(payloads).to(torch.int64)
-        if gid.numel():
-            # canonical order (by step, then global index) whatever the number of ranks
-            order = torch.argsort(j * self.num + gid, stable=True)
-            j, gid = j[order], gid[order]
-            self._deliver(n, j, gid)
-        self.outbox.zero_()
-        stats = self.comm_stats
-        stats["exchanges"] += 1
-        stats["spikes"] += int(gid.numel())
-        if self.world_size > 1:
-            width = max(int(h[_HEADER:].sum()) for h in headers)
-            stats["bytes_received"] += self.world_size * (headers.shape[1] * 8 + width * 4)
-        stats["seconds"] += time.perf_counter() - tic
-
-    def _check_headers(self, headers: torch.Tensor, n: int) -> None:
-        expected = (n, self.d_min, self._schedule_checksum())
-        bad = [r for r, h in enumerate(headers) if tuple(int(v) for v in h[:_HEADER]) != expected]
-        if bad:
-            rows = "; ".join(f"rank {r}: step {int(h[0])}, d_min {int(h[1])}"
-                             for r, h in enumerate(headers))
-            raise DistributedError(
-                f"{type(self).__name__}: the ranks are out of step at the spike exchange of "
-                f"rank {self.rank} (step {n}, d_min {self.d_min}): {rows}. Every rank must run "
-                "the same number of steps with the same dt and delays"
-            )
-
     def _deliver(self, n: int, j: torch.Tensor, gid: torch.Tensor) -> None:
         """Add the weights of the synapses of the spikes ``gid`` (emitted at steps
         ``n - d_min + j``) onto the local neurons to the ring buffers at their arrival step."""
@@ -444,15 +344,11 @@ class DistributedEINet(Module):
             pre = gid[mask] - p.pre_start
             if pre.numel() == 0:
                 continue
-            indptr = getattr(self, f"indptr_{p.name}")
-            start = indptr[pre]
-            count = indptr[pre + 1] - start
-            total = int(count.sum())
-            if total == 0:
+            entries = csr_row_entries(getattr(self, f"indptr_{p.name}"), pre)
+            if entries is None:
                 continue
-            spike = _expand(count, total)
-            first = torch.cumsum(count, 0) - count
-            pos = start[spike] + torch.arange(total, device=pre.device) - first[spike]
+            spike, pos = entries
+            total = pos.numel()
             target = getattr(self, f"targets_{p.name}")[pos].to(torch.int64)
             arrival = j[mask][spike] + (n - d + p.latency)
             slot = torch.remainder(arrival, p.latency)
