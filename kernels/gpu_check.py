@@ -19,7 +19,11 @@ What it does, in this order, stopping each section early when the time budget ru
    same run's ``nonzero`` + ``index_add_`` torch path, median of CUDA-event timings;
 5. the COBA network (``torchbrain.models.COBANet`` + ``NetworkRunner``, dt = 0.1 ms) at 4k, 40k
    and 400k neurons: wall seconds per simulated second with the kernels, then with the torch path
-   (``TORCHBRAIN_DISABLE_KERNELS=1``) while time remains, and the mean rates.
+   (``TORCHBRAIN_DISABLE_KERNELS=1``) while time remains, and the mean rates;
+6. between 3 and 4, the fused multi-step LIF kernels (``check_multistep_lif.py``: correctness
+   and the Linear + LIF layer benchmark at N = 16384), and last the CUDA-graph runner
+   (``check_graph_capture.py``: same raster, launches per step, s/sim-s with and without the
+   graph). ``--skip-multistep`` / ``--skip-graph`` leave them out.
 
 Prints PASS/FAIL per check and the tables last; writes ``gpu_check.json`` under ``$OUT`` when
 that variable is set. Exit status 1 if any check failed, 2 if it could not start.
@@ -122,9 +126,13 @@ def left(budget: float) -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=210.0,
+    parser.add_argument("--budget", type=float, default=420.0,
                         help="seconds; later sections are skipped when they would not fit")
     parser.add_argument("--skip-coba", action="store_true")
+    parser.add_argument("--skip-multistep", action="store_true",
+                        help="skip the fused multi-step LIF kernels (check_multistep_lif.py)")
+    parser.add_argument("--skip-graph", action="store_true",
+                        help="skip the CUDA-graph runner (check_graph_capture.py)")
     parser.add_argument("--coba-ms", type=float, default=200.0, help="simulated ms per size")
     parser.add_argument("--dry-run-cpu", action="store_true",
                         help="run the script's code on the CPU interpreter at tiny sizes")
@@ -320,6 +328,14 @@ def main():
                           fullgraph=True, backend="aot_eager")
         assert rel(f(s), 2 * ref64(s, idx, w, n_post)) < 1e-5
 
+    # ----------------------------------------------- 3b. fused multi-step LIF (issue 6)
+    if args.skip_multistep:
+        RESULTS["multistep_lif"] = {"skipped": "--skip-multistep"}
+    else:
+        msl = importlib.import_module("torchbrain.kernels.check_multistep_lif")
+        RESULTS["multistep_lif"] = msl.run(check, log, sync, lambda: left(args.budget),
+                                           dry_run=dry)
+
     # ------------------------------------------------------------------ 4. op benchmark
     def bench(fn, reps=30, warmup=5):
         if dry:
@@ -444,6 +460,14 @@ def main():
                 rate = row["kernels_rate_E_Hz"]
                 assert 5 < rate < 60, f"excitatory rate {rate:.1f} Hz is implausible"
 
+    # ------------------------------------------ 6. CUDA-graph capture of the runner
+    if args.skip_graph:
+        RESULTS["graph_capture"] = {"skipped": "--skip-graph"}
+    else:
+        cgc = importlib.import_module("torchbrain.kernels.check_graph_capture")
+        RESULTS["graph_capture"] = cgc.run(check, log, sync, lambda: left(args.budget),
+                                           dry_run=dry)
+
     # ------------------------------------------------------------------ report
     out_dir = os.environ.get("OUT")
     if out_dir:
@@ -472,6 +496,10 @@ def main():
               f"{(torch_s if torch_s is not None else float('nan')):>8.3f} "
               f"{r.get('kernels_rate_E_Hz', float('nan')):>7.1f} "
               f"{r.get('kernels_rate_I_Hz', float('nan')):>7.1f} {r['compile_s']:>9.1f}")
+    for key, title in (("multistep_lif", "fused multi-step LIF (check_multistep_lif)"),
+                       ("graph_capture", "CUDA-graph runner (check_graph_capture)")):
+        print(f"{title}:")
+        print(json.dumps(RESULTS.get(key), indent=1, default=str))
     n_checks = sum(c["ok"] is not None for c in RESULTS["checks"])
     print(f"{n_checks - len(FAILURES)}/{n_checks} checks passed"
           + (f"; FAILED: {FAILURES}" if FAILURES else "")

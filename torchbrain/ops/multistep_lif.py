@@ -53,10 +53,22 @@ Surrogate` class and its hyperparameters; the backward pass rebuilds the instanc
 :func:`surrogate_key` returns ``None`` for a class that cannot be found again by its path (e.g.
 defined inside a function); the layers then fall back to :func:`multistep_lif_reference`.
 
+What runs where: on CPU tensors both ops run the plain-torch implementations described above.
+On CUDA tensors they run the Triton kernels of :mod:`torchbrain.kernels.multistep_lif`,
+registered as the ops' CUDA kernels: the forward is one launch (one program per block of
+neurons looping over ``T`` with the state in registers, the same operations in the same order
+as the torch loop); the backward runs the reverse-time recurrence, ``dL/dx`` and the
+per-neuron parameter sums in one launch (the sums are reduced to the parameters' shapes with
+torch), computing the surrogate derivative inside the kernel for the common surrogates
+(:data:`torchbrain.kernels.multistep_lif.FUSED_SURROGATES`, exact classes) and otherwise
+evaluating it with torch for a chunk of time steps at a time, one launch per chunk (so any
+surrogate works). CUDA falls back to the torch implementations when Triton is missing, when
+``TORCHBRAIN_DISABLE_KERNELS=1`` (read on every call), for float16/bfloat16 (the kernels compute
+in float32 or float64 only) and for non-strided or mixed-dtype inputs.
+
 Limits: no double backward through the fused op (its backward op has no autograd formula; use
 the reference loop, ``fused=False`` in the layers, for higher-order gradients or ``torch.func``
-transforms). On the CPU the
-implementation is plain torch; the same op is the place for a GPU kernel.
+transforms).
 """
 
 from __future__ import annotations
@@ -113,20 +125,35 @@ def _surrogate(key: str, hparams: tuple[float, ...]) -> Surrogate:
     return get_surrogate(cls, **dict(zip(cls._param_names, hparams, strict=True)))
 
 
+# ------------------------------------------------------------------------ Triton dispatch
+def _triton_module():
+    """``torchbrain.kernels.multistep_lif`` when the Triton kernels can be used, else ``None``."""
+    from torchbrain import kernels
+
+    if not kernels.available():
+        return None
+    return kernels.multistep_lif
+
+
+#: Dtypes the Triton kernels handle; others (float16, bfloat16) keep the torch path.
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
+def _kernel_supports(*tensors: torch.Tensor | None) -> bool:
+    """Whether the kernels take these tensors: one float32/float64 dtype, strided, non-empty
+    (``None`` entries, the absent gradients, are skipped)."""
+    present = [t for t in tensors if t is not None]
+    dtype = present[0].dtype
+    return (
+        dtype in _KERNEL_DTYPES
+        and present[0].numel() > 0
+        and all(t.dtype == dtype and t.layout == torch.strided for t in present)
+    )
+
+
 # ----------------------------------------------------------------------------- forward op
-@torch.library.custom_op("torchbrain::multistep_lif", mutates_args=())
-def _multistep_lif(
-    x: torch.Tensor,
-    v0: torch.Tensor,
-    decay: torch.Tensor,
-    gain: torch.Tensor,
-    v_th: torch.Tensor,
-    v_reset: torch.Tensor,
-    hard_reset: bool,
-    detach_reset: bool,
-    surrogate: str,
-    hparams: list[float],
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _multistep_lif_torch(x, v0, decay, gain, v_th, v_reset, hard_reset):
+    """The pure-torch forward (CPU path; fallback on CUDA)."""
     # b x_t for every step at once; the loop adds a V_{t-1} in place, turning it into H_t. Per
     # step: three or four vectorised ops on (B, N) slices with preallocated outputs.
     h = torch.mul(x, gain, out=x.new_empty(x.shape))  # contiguous, whatever x's layout
@@ -144,6 +171,34 @@ def _multistep_lif(
             torch.addcmul(h_t, s_t, amount, out=v)  # H - (V_th - V_reset) S
     spikes = torch.ge(h, v_th, out=h.new_empty(h.shape))  # the same comparison, all steps
     return spikes, v, h
+
+
+@torch.library.custom_op("torchbrain::multistep_lif", mutates_args=())
+def _multistep_lif(
+    x: torch.Tensor,
+    v0: torch.Tensor,
+    decay: torch.Tensor,
+    gain: torch.Tensor,
+    v_th: torch.Tensor,
+    v_reset: torch.Tensor,
+    hard_reset: bool,
+    detach_reset: bool,
+    surrogate: str,
+    hparams: list[float],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return _multistep_lif_torch(x, v0, decay, gain, v_th, v_reset, hard_reset)
+
+
+@_multistep_lif.register_kernel("cuda")
+def _multistep_lif_cuda(x, v0, decay, gain, v_th, v_reset, hard_reset, detach_reset, surrogate,
+                        hparams):
+    # Decided per call (not traced): the op is opaque to torch.compile, so the env switch in
+    # torchbrain.kernels takes effect without recompiling.
+    supported = _kernel_supports(x, v0, decay, gain, v_th, v_reset)
+    triton_impl = _triton_module() if supported else None
+    if triton_impl is None:
+        return _multistep_lif_torch(x, v0, decay, gain, v_th, v_reset, hard_reset)
+    return triton_impl.multistep_lif_forward(x, v0, decay, gain, v_th, v_reset, hard_reset)
 
 
 @_multistep_lif.register_fake
@@ -168,24 +223,19 @@ def _post_reset(h, v_th, v_reset, span, hard_reset):
     return h - span * s
 
 
-@torch.library.custom_op("torchbrain::multistep_lif_backward", mutates_args=())
-def _multistep_lif_backward(
-    grad_spikes: torch.Tensor | None,
-    grad_v: torch.Tensor | None,
-    grad_h: torch.Tensor | None,
-    h: torch.Tensor,
-    v0: torch.Tensor,
-    x: torch.Tensor | None,
-    decay: torch.Tensor,
-    gain: torch.Tensor,
-    v_th: torch.Tensor,
-    v_reset: torch.Tensor,
-    hard_reset: bool,
-    detach_reset: bool,
-    surrogate: str,
-    hparams: list[float],
-    needs: list[bool],
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _backward_outputs(grads, needs, like):
+    """The backward op's six outputs: gradients summed to their inputs' shapes; the ones not
+    needed are fresh empty tensors (custom ops cannot return None, and outputs must not alias
+    each other)."""
+    return tuple(
+        _sum_to(value, ref) if need else like[0].new_empty(0)
+        for value, need, ref in zip(grads, needs, like, strict=True)
+    )
+
+
+def _multistep_lif_backward_torch(grad_spikes, grad_v, grad_h, h, v0, x, decay, gain, v_th,
+                                  v_reset, hard_reset, detach_reset, surrogate, hparams, needs):
+    """The pure-torch backward (CPU path; fallback on CUDA)."""
     n_x, n_v0, n_decay, n_gain, n_th, n_reset = needs
     T = h.shape[0]
     chunk = max(1, min(T, _CHUNK_ELEMS // max(1, h[0].numel())))
@@ -269,14 +319,51 @@ def _multistep_lif_backward(
         if n_x:
             dhc.mul_(gain)
 
-    def out(flag, value, like):
-        # Outputs not needed are fresh empty tensors (outputs must not alias each other).
-        return _sum_to(value, like) if flag else h.new_empty(0)
+    grads = (dh, after * decay if n_v0 else None, acc_decay, acc_gain, acc_th, acc_reset)
+    return _backward_outputs(grads, needs, (h, v0, decay, gain, v_th, v_reset))
 
-    grad_x = dh if n_x else h.new_empty(0)
-    grad_v0 = out(n_v0, after * decay if n_v0 else None, v0)
-    return (grad_x, grad_v0, out(n_decay, acc_decay, decay), out(n_gain, acc_gain, gain),
-            out(n_th, acc_th, v_th), out(n_reset, acc_reset, v_reset))
+
+@torch.library.custom_op("torchbrain::multistep_lif_backward", mutates_args=())
+def _multistep_lif_backward(
+    grad_spikes: torch.Tensor | None,
+    grad_v: torch.Tensor | None,
+    grad_h: torch.Tensor | None,
+    h: torch.Tensor,
+    v0: torch.Tensor,
+    x: torch.Tensor | None,
+    decay: torch.Tensor,
+    gain: torch.Tensor,
+    v_th: torch.Tensor,
+    v_reset: torch.Tensor,
+    hard_reset: bool,
+    detach_reset: bool,
+    surrogate: str,
+    hparams: list[float],
+    needs: list[bool],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    return _multistep_lif_backward_torch(grad_spikes, grad_v, grad_h, h, v0, x, decay, gain,
+                                         v_th, v_reset, hard_reset, detach_reset, surrogate,
+                                         hparams, needs)
+
+
+@_multistep_lif_backward.register_kernel("cuda")
+def _multistep_lif_backward_cuda(grad_spikes, grad_v, grad_h, h, v0, x, decay, gain, v_th,
+                                 v_reset, hard_reset, detach_reset, surrogate, hparams, needs):
+    supported = _kernel_supports(h, v0, x, decay, gain, v_th, v_reset, grad_spikes, grad_v,
+                                 grad_h)
+    triton_impl = _triton_module() if supported else None
+    if triton_impl is None:
+        return _multistep_lif_backward_torch(grad_spikes, grad_v, grad_h, h, v0, x, decay, gain,
+                                             v_th, v_reset, hard_reset, detach_reset, surrogate,
+                                             hparams, needs)
+    # the instance, not its surrogate_grad: the launcher computes the derivative of the common
+    # surrogates inside the kernel (kernels.multistep_lif.fused_surrogate), torch for the others
+    sur = _surrogate(surrogate, tuple(hparams))
+    grads = triton_impl.multistep_lif_backward(
+        grad_spikes, grad_v, grad_h, h, v0, x, decay, gain, v_th, v_reset, hard_reset,
+        detach_reset, sur, needs,
+    )
+    return _backward_outputs(grads, needs, (h, v0, decay, gain, v_th, v_reset))
 
 
 @_multistep_lif_backward.register_fake
