@@ -93,6 +93,41 @@ def print_model() -> None:
 
 
 # ----------------------------------------------------------------------------- worker
+def latency_worker(args) -> None:
+    """Median time of a small all_gather and all_reduce (the floor of one spike exchange)."""
+    import statistics
+
+    import torch
+    import torch.distributed as dist
+
+    from torchbrain.distributed import init_distributed
+
+    torch.set_num_threads(1)
+    backend = "nccl" if args.device == "cuda" else "gloo"
+    rank, size, device = init_distributed(backend=backend, timeout=600,
+                                          device=None if args.device == "cuda" else "cpu")
+    x = torch.zeros(70, dtype=torch.int64, device=device)  # a header + 100 spikes, packed
+    outs = [torch.empty_like(x) for _ in range(size)]
+    timings = {}
+    for name, call in (("all_gather", lambda: dist.all_gather(outs, x)),
+                       ("all_reduce", lambda: dist.all_reduce(x))):
+        for _ in range(100):
+            call()
+        samples = []
+        for _ in range(20):
+            dist.barrier()
+            tic = time.perf_counter()
+            for _ in range(50):
+                call()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            samples.append((time.perf_counter() - tic) / 50)
+        timings[name] = statistics.median(samples)
+    if rank == 0:
+        print("RESULT " + json.dumps({"ranks": size, "backend": backend, **timings}), flush=True)
+    dist.destroy_process_group()
+
+
 def worker(args) -> None:
     import torch
     import torch.distributed as dist
@@ -198,19 +233,27 @@ def main() -> None:
     p.add_argument("--mc-k-scale", type=float, default=0.1,
                    help="microcircuit in-degrees relative to the full model")
     p.add_argument("--mc-drive", choices=["poisson", "dc"], default="poisson")
-    p.add_argument("--net", default="coba", help=argparse.SUPPRESS)
+    p.add_argument("--net", default="coba", help=argparse.SUPPRESS)  # or "latency"
     p.add_argument("--timeout", type=float, default=1800.0)
     p.add_argument("--model", action="store_true", help="print the communication model only")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--mode", default="strong", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        worker(args)
+        latency_worker(args) if args.net == "latency" else worker(args)
         return
     if args.model:
         print_model()
         return
     results = []
+    if max(args.ranks) > 1:
+        w = max(args.ranks)
+        lat = launch(args, "latency", "strong", w)
+        if lat is not None:
+            results.append({"latency": lat})
+            print(f"{lat['backend']} on {w} ranks: one small all_gather "
+                  f"{lat['all_gather'] * 1e6:.0f} us, all_reduce {lat['all_reduce'] * 1e6:.0f} us "
+                  "(median); a spike exchange costs at least one all_gather every D_min steps")
     print(f"{'net':>12} {'mode':>6} {'ranks':>5} {'neurons':>8} {'synapses':>11} {'D_min':>5} "
           f"{'rate Hz':>7} | {'build s':>7} {'s/sim-s':>8} {'exch %':>6} {'speed-up':>8} | "
           f"{'kB/step':>8} {'syn/rank':>11} {'conn MB/rank':>12}")

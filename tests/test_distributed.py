@@ -340,6 +340,27 @@ def test_microcircuit_without_delay_spread_exchanges_every_nine_steps():
     assert net.d_min == 9 and net.comm_stats["exchanges"] == 10
 
 
+def test_microcircuit_copies_continue_the_same_simulation():
+    import copy
+    import pickle
+
+    net = DistributedMicrocircuit(scale=0.01, k_scale=0.05, seed=1)
+    with tb.environ.context(dt=DT * u.ms):
+        tb.init_all_states(net)
+        net.run(50)
+        twin = copy.deepcopy(net)
+        thawed = pickle.loads(pickle.dumps(net))
+        wide = copy.deepcopy(net).to(torch.float64)
+        expected = net.run(150)
+        assert int(expected.sum()) > 0
+        assert torch.equal(twin.run(150), expected)
+        assert torch.equal(thawed.run(150), expected)
+        assert wide.ring.dtype == wide.weight.dtype == wide.N.V.dtype == torch.float64
+        # another rounding of the same dynamics: a few spikes may move, most do not
+        assert float((wide.run(150) != expected).float().mean()) < 1e-3
+    assert "DistributedMicrocircuit" in repr(net) and "d_min=2" in repr(net)
+
+
 def test_microcircuit_bad_input():
     with pytest.raises(ValueError, match="'drive' must be 'poisson' or 'dc'"):
         DistributedMicrocircuit(scale=0.01, drive="ac")
