@@ -67,6 +67,29 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
+@torch.library.custom_op("torchbrain::counter_rng_boundary", mutates_args=())
+def _boundary(x: torch.Tensor) -> torch.Tensor:
+    return x.clone()
+
+
+@_boundary.register_fake
+def _(x):
+    return torch.empty_like(x)
+
+
+def _mixed(x: torch.Tensor) -> torch.Tensor:
+    """:func:`_mix32` of ``x``, kept as a buffer of its own under ``torch.compile``.
+
+    Why: Inductor inlines a pointwise producer into each of its consumers, and every step of
+    the finalizer reads its input twice (``x ^ (x >> 16)``, the split multiply), so the nested
+    rounds of the hash grew into an expression tree that doubles per step: one draw took 15-40 s
+    to compile, a chunk of network steps with a Poisson input minutes. An opaque identity op
+    after each round (one copy) caps the tree at one round; eager code skips it.
+    """
+    y = _mix32(x)
+    return _boundary(y) if torch.compiler.is_compiling() else y
+
+
 def counter_bits(seed: torch.Tensor, counter: torch.Tensor, shape, stream: int = 0,
                  device=None, offset: int = 0) -> torch.Tensor:
     """32 random bits (int64 values in ``[0, 2**32)``) for every element of ``shape``.
@@ -91,10 +114,10 @@ def counter_bits(seed: torch.Tensor, counter: torch.Tensor, shape, stream: int =
     numel = math.prod(shape)
     c_lo = counter & _MASK
     c_hi = (counter >> 32) & _MASK
-    k1 = _mix32(seed[0] ^ _mix32(c_lo ^ _mix32(c_hi ^ ((stream * _GOLDEN + 1) & _MASK))))
-    k2 = _mix32(seed[1] ^ _mix32(k1 ^ ((stream * 0x85EBCA6B + 0x27D4EB2F) & _MASK)))
+    k1 = _mixed(seed[0] ^ _mixed(c_lo ^ _mixed(c_hi ^ ((stream * _GOLDEN + 1) & _MASK))))
+    k2 = _mixed(seed[1] ^ _mixed(k1 ^ ((stream * 0x85EBCA6B + 0x27D4EB2F) & _MASK)))
     idx = torch.arange(offset, offset + numel, dtype=torch.int64, device=device) & _MASK
-    return _mix32(_mix32(idx ^ k1) ^ k2).reshape(shape)
+    return _mix32(_mixed(idx ^ k1) ^ k2).reshape(shape)
 
 
 def counter_uniform(seed, counter, shape, stream: int = 0, dtype=None, device=None,
