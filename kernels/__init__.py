@@ -23,7 +23,7 @@ __all__ = ["available", "triton_version", "DISABLE_ENV"]
 #: Environment variable that, set to ``1``, makes the ops ignore these kernels.
 DISABLE_ENV = "TORCHBRAIN_DISABLE_KERNELS"
 
-_SUBMODULES = ("event_ell", "multistep_lif")
+_SUBMODULES = ("event_ell", "event_csr", "multistep_lif", "stdp_ell")
 
 
 @functools.lru_cache(maxsize=1)

@@ -23,7 +23,9 @@ What it does, in this order, stopping each section early when the time budget ru
 6. between 3 and 4, the fused multi-step LIF kernels (``check_multistep_lif.py``: correctness
    and the Linear + LIF layer benchmark at N = 16384), and last the CUDA-graph runner
    (``check_graph_capture.py``: same raster, launches per step, s/sim-s with and without the
-   graph). ``--skip-multistep`` / ``--skip-graph`` leave them out.
+   graph), the CSR event kernels (``check_event_csr.py``) and the STDP update kernels
+   (``check_stdp.py``). ``--skip-multistep`` / ``--skip-csr`` / ``--skip-stdp`` /
+   ``--skip-graph`` leave them out.
 
 Prints PASS/FAIL per check and the tables last; writes ``gpu_check.json`` under ``$OUT`` when
 that variable is set. Exit status 1 if any check failed, 2 if it could not start.
@@ -131,6 +133,10 @@ def main():
     parser.add_argument("--skip-coba", action="store_true")
     parser.add_argument("--skip-multistep", action="store_true",
                         help="skip the fused multi-step LIF kernels (check_multistep_lif.py)")
+    parser.add_argument("--skip-csr", action="store_true",
+                        help="skip the CSR event kernels (check_event_csr.py)")
+    parser.add_argument("--skip-stdp", action="store_true",
+                        help="skip the STDP update kernels (check_stdp.py)")
     parser.add_argument("--skip-graph", action="store_true",
                         help="skip the CUDA-graph runner (check_graph_capture.py)")
     parser.add_argument("--coba-ms", type=float, default=200.0, help="simulated ms per size")
@@ -336,6 +342,20 @@ def main():
         RESULTS["multistep_lif"] = msl.run(check, log, sync, lambda: left(args.budget),
                                            dry_run=dry)
 
+    # --------------------------------------------- 3b'. event-driven CSR op (issue 5)
+    if args.skip_csr:
+        RESULTS["event_csr"] = {"skipped": "--skip-csr"}
+    else:
+        csr = importlib.import_module("torchbrain.kernels.check_event_csr")
+        RESULTS["event_csr"] = csr.run(check, log, sync, lambda: left(args.budget), dry_run=dry)
+
+    # ------------------------------------------ 3c. STDP update on ELL tables (issue 5)
+    if args.skip_stdp:
+        RESULTS["stdp_ell"] = {"skipped": "--skip-stdp"}
+    else:
+        stdp = importlib.import_module("torchbrain.kernels.check_stdp")
+        RESULTS["stdp_ell"] = stdp.run(check, log, sync, lambda: left(args.budget), dry_run=dry)
+
     # ------------------------------------------------------------------ 4. op benchmark
     def bench(fn, reps=30, warmup=5):
         if dry:
@@ -497,6 +517,8 @@ def main():
               f"{r.get('kernels_rate_E_Hz', float('nan')):>7.1f} "
               f"{r.get('kernels_rate_I_Hz', float('nan')):>7.1f} {r['compile_s']:>9.1f}")
     for key, title in (("multistep_lif", "fused multi-step LIF (check_multistep_lif)"),
+                       ("event_csr", "event CSR op (check_event_csr)"),
+                       ("stdp_ell", "STDP ELL update (check_stdp)"),
                        ("graph_capture", "CUDA-graph runner (check_graph_capture)")):
         print(f"{title}:")
         print(json.dumps(RESULTS.get(key), indent=1, default=str))

@@ -64,6 +64,20 @@ active rows; potentiation needs, for every postsynaptic neuron, the list of syna
 ``i * K + k`` that end on it: a CSR table built once by :func:`ell_post_csr`, which costs 4 bytes
 per synapse (8 beyond :math:`2^{31}` synapses) plus ``4 (n_post + 1)`` bytes for the row pointers.
 
+What runs where for the ELL update (``torchbrain::stdp_ell_update_``): on CPU tensors the
+torch implementation above. On CUDA tensors the Triton kernels of
+:mod:`torchbrain.kernels.stdp_ell`, registered as the op's CUDA kernel: one launch compacts the
+active rows and columns into device-side lists, then one kernel depresses the rows and a second
+one potentiates the synapses of the active columns through the CSR (the post -> pre traversal),
+in that order, each synapse written by one lane (no atomics on the weights). The host never
+reads the number of events (the torch path does, twice), so the update can be captured in a
+CUDA graph. The kernels repeat the torch operations in their order (no contraction into fma,
+correctly rounded divisions): the same weights up to the summation order of the batch, bit
+for bit with one batch entry on Triton's interpreter (the GPU check reports the share of
+bit-equal weights on CUDA). CUDA falls back to the torch path when Triton is
+missing, when ``TORCHBRAIN_DISABLE_KERNELS=1`` (read on every call), for float16/bfloat16 or
+non-contiguous weights.
+
 References
 ----------
 Song, S., Miller, K. D. & Abbott, L. F. (2000). Competitive Hebbian learning through
@@ -78,6 +92,8 @@ through nonlinear temporally asymmetric Hebbian plasticity. *Journal of Neurosci
 """
 
 from __future__ import annotations
+
+import importlib
 
 import torch
 
@@ -283,13 +299,10 @@ def ell_post_csr(indices: torch.Tensor, n_post: int) -> tuple[torch.Tensor, torc
     return indptr.to(dtype), slots.to(dtype)
 
 
-@torch.library.custom_op("torchbrain::stdp_ell_update_", mutates_args=("weight",))
-def _stdp_ell_update_(
-    weight: torch.Tensor, indices: torch.Tensor, post_indptr: torch.Tensor,
-    post_slots: torch.Tensor, pre_spikes: torch.Tensor, post_spikes: torch.Tensor,
-    x_pre: torch.Tensor, x_post: torch.Tensor, A_plus: torch.Tensor, A_minus: torch.Tensor,
-    w_min: torch.Tensor, w_max: torch.Tensor, multiplicative: bool,
-) -> None:
+def _stdp_ell_update_torch(weight, indices, post_indptr, post_slots, pre_spikes, post_spikes,
+                           x_pre, x_post, A_plus, A_minus, w_min, w_max, multiplicative):
+    """The pure-torch implementation of ``torchbrain::stdp_ell_update_`` (CPU path; fallback
+    on CUDA)."""
     n_pre, K = indices.shape
     n_post = post_indptr.shape[0] - 1
     if K == 0:
@@ -329,6 +342,53 @@ def _stdp_ell_update_(
             current = flat.index_select(0, slots)
             flat.index_copy_(0, slots, _apply(current, amount, a_plus, lo, hi, multiplicative,
                                               potentiate=True))
+
+
+@torch.library.custom_op("torchbrain::stdp_ell_update_", mutates_args=("weight",))
+def _stdp_ell_update_(
+    weight: torch.Tensor, indices: torch.Tensor, post_indptr: torch.Tensor,
+    post_slots: torch.Tensor, pre_spikes: torch.Tensor, post_spikes: torch.Tensor,
+    x_pre: torch.Tensor, x_post: torch.Tensor, A_plus: torch.Tensor, A_minus: torch.Tensor,
+    w_min: torch.Tensor, w_max: torch.Tensor, multiplicative: bool,
+) -> None:
+    _stdp_ell_update_torch(weight, indices, post_indptr, post_slots, pre_spikes, post_spikes,
+                           x_pre, x_post, A_plus, A_minus, w_min, w_max, multiplicative)
+
+
+def _triton_module():
+    """``torchbrain.kernels.stdp_ell`` when the Triton kernels can be used, else ``None``."""
+    from torchbrain import kernels
+
+    if not kernels.available():
+        return None
+    # imported by name: the module is loaded on first use only (CPU builds have no Triton)
+    return importlib.import_module("torchbrain.kernels.stdp_ell")
+
+
+#: Weight dtypes the kernels compute in (float16/bfloat16 keep the torch path, which rounds
+#: every operation to the weight's dtype).
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+_INDEX_DTYPES = (torch.int32, torch.int64)
+
+
+def _kernel_supports(weight, indices, post_indptr, post_slots) -> bool:
+    return (weight.dtype in _KERNEL_DTYPES and weight.is_contiguous()
+            and all(t.dtype in _INDEX_DTYPES for t in (indices, post_indptr, post_slots)))
+
+
+@_stdp_ell_update_.register_kernel("cuda")
+def _stdp_ell_update_cuda(weight, indices, post_indptr, post_slots, pre_spikes, post_spikes,
+                          x_pre, x_post, A_plus, A_minus, w_min, w_max, multiplicative):
+    # Decided per call (not traced): the op is opaque to torch.compile, so the env switch in
+    # torchbrain.kernels takes effect without recompiling.
+    args = (weight, indices, post_indptr, post_slots, pre_spikes, post_spikes, x_pre, x_post,
+            A_plus, A_minus, w_min, w_max, multiplicative)
+    triton_impl = (_triton_module() if _kernel_supports(weight, indices, post_indptr, post_slots)
+                   else None)
+    if triton_impl is None:
+        _stdp_ell_update_torch(*args)
+    else:
+        triton_impl.stdp_ell_update_(*args)
 
 
 @_stdp_ell_update_.register_fake

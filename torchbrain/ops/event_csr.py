@@ -27,9 +27,27 @@ gradients to the inputs and to the weights. The gradient with respect to the inp
 the weighted product (``grad_out @ W^T``) in both dense modes: for ``float_as_event=True`` the
 forward pass is piecewise constant in ``s``, and passing the gradient straight through is what
 surrogate-gradient training of the spikes needs (as in the reference).
+
+What runs where (CSR):
+
+- **CPU tensors**: the pure-torch implementation above, forward and backward.
+- **CUDA tensors, forward**: the Triton kernels of :mod:`torchbrain.kernels.event_csr`, registered
+  as the op's CUDA kernel: spike compaction into a device-side event list, then a fixed grid of
+  programs scattering each event's row with atomic adds. No host synchronisation, so the op can
+  be captured in a CUDA graph; under ``torch.compile`` it is an opaque call (shapes from
+  ``register_fake``).
+- **CUDA tensors, first-order backward**: a second op, ``torchbrain::event_csr_matvec_backward``,
+  whose CUDA kernel runs two Triton gathers (gradient to the spikes, to per-synapse weights).
+  With ``create_graph=True`` the differentiable pure-torch formula is used instead.
+- **Fallback to pure torch on CUDA**: Triton missing, ``TORCHBRAIN_DISABLE_KERNELS=1`` (read on
+  every call), non-float spikes, ``indptr``/``indices`` not int32/int64.
+
+The dense op has no kernel: it runs the pure-torch path on every device.
 """
 
 from __future__ import annotations
+
+import importlib
 
 import torch
 
@@ -63,11 +81,24 @@ def event_csr_matvec_reference(spikes, indptr, indices, weights, n_post: int) ->
     return spikes @ csr_to_dense(indptr, indices, weights, n_post, dtype=spikes.dtype)
 
 
-@torch.library.custom_op("torchbrain::event_csr_matvec", mutates_args=())
-def _event_csr_matvec(
-    spikes: torch.Tensor, indptr: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor,
-    n_post: int,
-) -> torch.Tensor:
+def _triton_module():
+    """``torchbrain.kernels.event_csr`` when the Triton kernels can be used, else ``None``."""
+    from torchbrain import kernels
+
+    if not kernels.available():
+        return None
+    # by its full name: the package's lazy attribute list need not know this module
+    return importlib.import_module("torchbrain.kernels.event_csr")
+
+
+def _kernel_supports(spikes: torch.Tensor, indptr: torch.Tensor, indices: torch.Tensor) -> bool:
+    index_dtypes = (torch.int32, torch.int64)
+    return (spikes.is_floating_point() and indptr.dtype in index_dtypes
+            and indices.dtype in index_dtypes)
+
+
+def _event_csr_matvec_torch(spikes, indptr, indices, weights, n_post):
+    """The pure-torch implementation (CPU path; fallback on CUDA)."""
     n_pre = indptr.shape[0] - 1
     batch_shape = spikes.shape[:-1]
     s = spikes.reshape(-1, n_pre)
@@ -98,6 +129,24 @@ def _event_csr_matvec(
     return out.reshape(*batch_shape, n_post)
 
 
+@torch.library.custom_op("torchbrain::event_csr_matvec", mutates_args=())
+def _event_csr_matvec(
+    spikes: torch.Tensor, indptr: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor,
+    n_post: int,
+) -> torch.Tensor:
+    return _event_csr_matvec_torch(spikes, indptr, indices, weights, n_post)
+
+
+@_event_csr_matvec.register_kernel("cuda")
+def _event_csr_matvec_cuda(spikes, indptr, indices, weights, n_post):
+    # Decided per call (not traced): the op is opaque to torch.compile, so the env switch in
+    # torchbrain.kernels takes effect without recompiling.
+    triton_impl = _triton_module() if _kernel_supports(spikes, indptr, indices) else None
+    if triton_impl is None:
+        return _event_csr_matvec_torch(spikes, indptr, indices, weights, n_post)
+    return triton_impl.event_csr_matvec(spikes, indptr, indices, weights, n_post)
+
+
 @_event_csr_matvec.register_fake
 def _(spikes, indptr, indices, weights, n_post):
     return spikes.new_empty((*spikes.shape[:-1], n_post))
@@ -108,8 +157,8 @@ def _csr_setup_context(ctx, inputs, output):
     ctx.save_for_backward(spikes, indptr, indices, weights)
 
 
-def _csr_backward(ctx, grad_out):
-    spikes, indptr, indices, weights = ctx.saved_tensors
+def _csr_backward_torch(grad_out, spikes, indptr, indices, weights, need_spikes, need_weights):
+    """Differentiable pure-torch gradients (``None`` where not needed)."""
     n_pre = indptr.shape[0] - 1
     nnz = indices.shape[0]
     grad_spikes = grad_weights = None
@@ -119,7 +168,7 @@ def _csr_backward(ctx, grad_out):
         output_size=nnz,
     )
     gathered = grad_out[..., indices.long()]
-    if ctx.needs_input_grad[0]:
+    if need_spikes:
         w = weights.to(grad_out.dtype)
         per_synapse = gathered if weights.ndim == 0 else gathered * w
         grad_spikes = grad_out.new_zeros((*grad_out.shape[:-1], n_pre)).index_add_(
@@ -128,12 +177,66 @@ def _csr_backward(ctx, grad_out):
         if weights.ndim == 0:
             grad_spikes = grad_spikes * w
         grad_spikes = grad_spikes.to(spikes.dtype)
-    if ctx.needs_input_grad[3]:
+    if need_weights:
         per_synapse = gathered * spikes.to(grad_out.dtype)[..., rows]
         if weights.ndim == 0:
             grad_weights = per_synapse.sum().to(weights.dtype)
         else:
             grad_weights = per_synapse.reshape(-1, nnz).sum(0).to(weights.dtype)
+    return grad_spikes, grad_weights
+
+
+def _csr_backward_outputs(grad_spikes, grad_weights, spikes, weights):
+    # custom ops cannot return None (nor an input): empty placeholders instead
+    if grad_spikes is None:
+        grad_spikes = spikes.new_empty(0)
+    if grad_weights is None:
+        grad_weights = weights.new_empty(0)
+    return grad_spikes, grad_weights
+
+
+@torch.library.custom_op("torchbrain::event_csr_matvec_backward", mutates_args=())
+def _event_csr_matvec_backward(
+    grad_out: torch.Tensor, spikes: torch.Tensor, indptr: torch.Tensor, indices: torch.Tensor,
+    weights: torch.Tensor, need_spikes: bool, need_weights: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients to ``spikes`` and ``weights``; an empty tensor stands for one not asked for."""
+    grads = _csr_backward_torch(grad_out, spikes, indptr, indices, weights, need_spikes,
+                                need_weights)
+    return _csr_backward_outputs(*grads, spikes, weights)
+
+
+@_event_csr_matvec_backward.register_kernel("cuda")
+def _event_csr_matvec_backward_cuda(grad_out, spikes, indptr, indices, weights, need_spikes,
+                                    need_weights):
+    triton_impl = _triton_module() if _kernel_supports(spikes, indptr, indices) else None
+    if triton_impl is None:
+        grads = _csr_backward_torch(grad_out, spikes, indptr, indices, weights, need_spikes,
+                                    need_weights)
+    else:
+        grads = triton_impl.event_csr_matvec_backward(grad_out, spikes, indptr, indices, weights,
+                                                      need_spikes, need_weights)
+    return _csr_backward_outputs(*grads, spikes, weights)
+
+
+@_event_csr_matvec_backward.register_fake
+def _(grad_out, spikes, indptr, indices, weights, need_spikes, need_weights):
+    grad_spikes = spikes.new_empty(spikes.shape if need_spikes else (0,))
+    grad_weights = weights.new_empty(weights.shape if need_weights else (0,))
+    return grad_spikes, grad_weights
+
+
+def _csr_backward(ctx, grad_out):
+    spikes, indptr, indices, weights = ctx.saved_tensors
+    need_spikes, need_weights = ctx.needs_input_grad[0], ctx.needs_input_grad[3]
+    if grad_out.device.type == "cuda" and not torch.is_grad_enabled():
+        # first-order gradient on CUDA: the Triton gather kernels (not differentiable themselves)
+        grad_spikes, grad_weights = _event_csr_matvec_backward(
+            grad_out, spikes, indptr, indices, weights, need_spikes, need_weights)
+        return (grad_spikes if need_spikes else None, None, None,
+                grad_weights if need_weights else None, None)
+    grad_spikes, grad_weights = _csr_backward_torch(grad_out, spikes, indptr, indices, weights,
+                                                    need_spikes, need_weights)
     return grad_spikes, None, None, grad_weights, None
 
 
