@@ -14,8 +14,9 @@ Usage::
     python benchmarks/microcircuit.py --scale 1 --device cuda --chunk 10      # on a GPU
 
 Compilation: the chunk of ``--chunk`` steps is compiled once (``--eager`` skips it). The Poisson
-source makes compilation slow on the CPU (about 30 s for a chunk of 1 step, several minutes for 10),
-so ``--chunk 1`` is the default; at large scales the per-step work dominates anyway.
+source makes compilation slower on the CPU (measured with a cold cache on the 2-core machine:
+16 s for a chunk of 1 step at full scale, about 2 minutes for a chunk of 10), so ``--chunk 1``
+is the default; at large scales the per-step work dominates anyway.
 """
 
 from __future__ import annotations
