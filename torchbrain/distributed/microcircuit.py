@@ -53,7 +53,6 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
 from .. import environ
 from ..inputs import PoissonInput
@@ -79,20 +78,9 @@ from ..units import u
 from .base import DistributedNetwork, csr_row_entries
 from .connectivity import _stable_seed, block_generator
 from .exchange import guarded
+from .network import _ReceptorUpdate
 
 __all__ = ["DistributedMicrocircuit", "microcircuit_connectivity_local"]
-
-
-class _ReceptorUpdate(nn.Module):
-    """Before the neuron update: advance the synapse, bind its output (as AlignPostProj)."""
-
-    def __init__(self, syn: nn.Module, out: nn.Module):
-        super().__init__()
-        self.syn = syn
-        self.out = out
-
-    def forward(self) -> None:
-        self.out.bind_cond(self.syn())
 
 
 def _block_counts(total: int, sizes: list[int], gen: torch.Generator) -> list[int]:
