@@ -16,77 +16,38 @@ from torchbrain import kernels
 from torchbrain.ops import event_ell as ops_ell
 from torchbrain.ops import event_ell_matvec, event_ell_matvec_reference
 
-ON_GPU = torch.cuda.is_available()
-DEVICE = torch.device("cuda" if ON_GPU else "cpu")
-MODULE = "torchbrain.kernels.event_ell"
-
-try:
-    import triton  # noqa: F401
-
-    TRITON_ERROR = None
-except Exception as exc:  # a broken install is as good as none
-    TRITON_ERROR = f"{type(exc).__name__}: {exc}"
-
-needs_triton = pytest.mark.skipif(
-    TRITON_ERROR is not None,
-    reason=f"triton is not importable ({TRITON_ERROR}); the kernels need it "
-           "(`pip install triton`: on a CPU machine they run under TRITON_INTERPRET=1)",
+from .triton_interpreter import (
+    DEVICE,
+    ON_GPU,
+    TRITON_ERROR,
+    compile_for_hopper,
+    kernel_environment,
+    load_kernels,
+    needs_triton,
+    skip_unless_interpreter_loops,
 )
 
-
-def _interpreted(fn) -> bool:
-    from triton.runtime.interpreter import InterpretedFunction
-
-    return isinstance(fn, InterpretedFunction)
+MODULE = "torchbrain.kernels.event_ell"
 
 
 @pytest.fixture(scope="module")
 def K():
     """``torchbrain.kernels.event_ell``, imported through Triton's interpreter on the CPU."""
-    if TRITON_ERROR is not None:
-        pytest.skip(f"triton is not importable ({TRITON_ERROR})")
-    if ON_GPU:
-        return importlib.import_module(MODULE)
-    # @triton.jit picks the interpreter when the module is imported: set the variable first (the
-    # kernels use no Triton library function, so it does not matter when Triton was imported)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRITON_INTERPRET", "1")
-        mod = sys.modules.get(MODULE)
-        if mod is None:
-            mod = importlib.import_module(MODULE)
-        elif not _interpreted(mod._scatter_kernel):
-            mod = importlib.reload(mod)
-        _probe_interpreter(mod)
-    return mod
+    return load_kernels(MODULE, "_scatter_kernel", _probe_interpreter)
 
 
 def _probe_interpreter(mod):
-    """Skip when this Triton's interpreter cannot run a loop with a run-time bound.
-
-    Triton 3.6's interpreter holds scalars as 1-element arrays, which NumPy >= 2.4 refuses to
-    turn into the loop bound; 3.7.1 and later run these kernels (a limit of the interpreter only:
-    the compiled GPU kernels are not affected).
-    """
-    import numpy
-    from triton.runtime.errors import InterpreterError
-
-    try:
+    def tiny():
         mod.compact_events(torch.ones(3), block=4)  # no loop: must work everywhere
         mod.event_ell_matvec(torch.ones(2), torch.zeros(2, 1, dtype=torch.int32),
                              torch.tensor(1.0), 1)
-    except InterpreterError as exc:
-        if "0-dimensional arrays" not in str(exc):
-            raise
-        pytest.skip(f"the interpreter of triton {triton.__version__} cannot run loops with "
-                    f"run-time bounds under NumPy {numpy.__version__} ({exc}); triton>=3.7.1 can")
+
+    skip_unless_interpreter_loops(tiny)
 
 
 @pytest.fixture(autouse=True)
 def _interpreter_env(monkeypatch):
-    # the interpreter also reads the variable while running a kernel
-    if not ON_GPU:
-        monkeypatch.setenv("TRITON_INTERPRET", "1")
-    monkeypatch.delenv(kernels.DISABLE_ENV, raising=False)
+    kernel_environment(monkeypatch)
 
 
 def random_case(n_pre=37, n_post=29, k=7, batch=(3,), homogeneous=False, p=0.3, seed=0,
@@ -400,20 +361,7 @@ print("COMPILED", len(sources))
 @needs_triton
 def test_kernels_compile_for_hopper_without_a_gpu(tmp_path):
     """The interpreter does not type-check like the compiler: build real sm_90 binaries."""
-    import subprocess
-
-    import triton.backends
-
-    if "nvidia" not in getattr(triton.backends, "backends", {}):
-        pytest.skip("this Triton has no NVIDIA backend")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env.update(TRITON_CACHE_DIR=str(tmp_path), TRITON_DEFAULT_FP_FUSION="1")
-    proc = subprocess.run([sys.executable, "-c", _AOT_SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=300)
-    if proc.returncode == 0 and proc.stdout.startswith("SKIP"):
-        pytest.skip(proc.stdout.strip())
-    if proc.returncode and "ptxas" in proc.stderr.lower() and "not found" in proc.stderr.lower():
-        pytest.skip("no ptxas next to this Triton")
+    proc = compile_for_hopper(_AOT_SCRIPT, tmp_path, {"TRITON_DEFAULT_FP_FUSION": "1"})
     assert proc.returncode == 0 and "COMPILED 5" in proc.stdout, proc.stderr[-3000:]
 
 

@@ -10,7 +10,6 @@ loops; the dispatch glue's fallbacks and the backward op are tested either way.
 """
 
 import importlib
-import os
 import sys
 
 import pytest
@@ -19,81 +18,41 @@ import torch
 from torchbrain import kernels
 from torchbrain.ops.event_csr import event_csr_matvec, event_csr_matvec_reference
 
+from .triton_interpreter import (
+    DEVICE,
+    ON_GPU,
+    TRITON_ERROR,
+    compile_for_hopper,
+    dry_run_check_script,
+    kernel_environment,
+    load_kernels,
+    needs_triton,
+    skip_unless_interpreter_loops,
+)
+
 ops = sys.modules["torchbrain.ops.event_csr"]
-ON_GPU = torch.cuda.is_available()
-DEVICE = torch.device("cuda" if ON_GPU else "cpu")
 MODULE = "torchbrain.kernels.event_csr"
 ELL_MODULE = "torchbrain.kernels.event_ell"  # the compaction kernel lives there
 F64 = torch.float64
-
-try:
-    import triton  # noqa: F401
-
-    TRITON_ERROR = None
-except Exception as exc:  # a broken install is as good as none
-    TRITON_ERROR = f"{type(exc).__name__}: {exc}"
-
-needs_triton = pytest.mark.skipif(
-    TRITON_ERROR is not None,
-    reason=f"triton is not importable ({TRITON_ERROR}); the kernels need it "
-           "(`pip install triton`: on a CPU machine they run under TRITON_INTERPRET=1)",
-)
-
-
-def _interpreted(fn) -> bool:
-    from triton.runtime.interpreter import InterpretedFunction
-
-    return isinstance(fn, InterpretedFunction)
-
-
-def _import_interpreted(name, kernel_attr):
-    mod = sys.modules.get(name)
-    if mod is None:
-        return importlib.import_module(name)
-    if not _interpreted(getattr(mod, kernel_attr)):
-        return importlib.reload(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
 def K():
     """``torchbrain.kernels.event_csr`` (and the ELL module whose compaction it calls), imported
     through Triton's interpreter on the CPU."""
-    if TRITON_ERROR is not None:
-        pytest.skip(f"triton is not importable ({TRITON_ERROR})")
-    if ON_GPU:
-        return importlib.import_module(MODULE)
-    # @triton.jit picks the interpreter when a module is imported: set the variable first
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRITON_INTERPRET", "1")
-        _import_interpreted(ELL_MODULE, "_compact_kernel")
-        mod = _import_interpreted(MODULE, "_scatter_kernel")
-        _probe_interpreter(mod)
-    return mod
+    return load_kernels(MODULE, "_scatter_kernel", _probe_interpreter,
+                        also=((ELL_MODULE, "_compact_kernel"),))
 
 
 def _probe_interpreter(mod):
-    """Skip when this Triton's interpreter cannot run a loop with a run-time bound (Triton 3.6
-    under NumPy >= 2.4; see tests/test_kernels.py). Compiled GPU kernels are not affected."""
-    import numpy
-    from triton.runtime.errors import InterpreterError
-
-    try:
-        mod.event_csr_matvec(torch.ones(2), torch.tensor([0, 1, 1]),
-                             torch.zeros(1, dtype=torch.int32), torch.tensor(1.0), 1)
-    except InterpreterError as exc:
-        if "0-dimensional arrays" not in str(exc):
-            raise
-        pytest.skip(f"the interpreter of triton {triton.__version__} cannot run loops with "
-                    f"run-time bounds under NumPy {numpy.__version__} ({exc}); triton>=3.7.1 can")
+    skip_unless_interpreter_loops(lambda: mod.event_csr_matvec(
+        torch.ones(2), torch.tensor([0, 1, 1]), torch.zeros(1, dtype=torch.int32),
+        torch.tensor(1.0), 1))
 
 
 @pytest.fixture(autouse=True)
 def _interpreter_env(monkeypatch):
-    # the interpreter also reads the variable while running a kernel
-    if not ON_GPU:
-        monkeypatch.setenv("TRITON_INTERPRET", "1")
-    monkeypatch.delenv(kernels.DISABLE_ENV, raising=False)
+    kernel_environment(monkeypatch)
 
 
 def random_case(n_pre=41, n_post=23, max_fan=9, batch=(3,), homogeneous=False, p=0.4, seed=0,
@@ -522,43 +481,14 @@ print("COMPILED", len(sources))
 @needs_triton
 def test_kernels_compile_for_hopper_without_a_gpu(tmp_path):
     """The interpreter does not type-check like the compiler: build real sm_90 binaries."""
-    import subprocess
-
-    import triton.backends
-
-    if "nvidia" not in getattr(triton.backends, "backends", {}):
-        pytest.skip("this Triton has no NVIDIA backend")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env.update(TRITON_CACHE_DIR=str(tmp_path), TRITON_DEFAULT_FP_FUSION="1")
-    proc = subprocess.run([sys.executable, "-c", _AOT_SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=300)
-    if proc.returncode == 0 and proc.stdout.startswith("SKIP"):
-        pytest.skip(proc.stdout.strip())
-    if proc.returncode and "ptxas" in proc.stderr.lower() and "not found" in proc.stderr.lower():
-        pytest.skip("no ptxas next to this Triton")
+    proc = compile_for_hopper(_AOT_SCRIPT, tmp_path, {"TRITON_DEFAULT_FP_FUSION": "1"})
     assert proc.returncode == 0 and "COMPILED 7" in proc.stdout, proc.stderr[-3000:]
 
 
 @needs_triton
 def test_gpu_check_script_dry_run(K):
     """kernels/check_event_csr.py's own code, on the interpreter at tiny sizes (~25 s)."""
-    import contextlib
-
-    if ON_GPU:
-        pytest.skip("the dry run is the CPU stand-in; on a GPU run the script itself")
-    check_mod = importlib.import_module("torchbrain.kernels.check_event_csr")
-    failures, passed = [], []
-
-    @contextlib.contextmanager
-    def check(name):
-        try:
-            yield
-        except Exception as exc:
-            failures.append((name, repr(exc)))
-        else:
-            passed.append(name)
-
-    result = check_mod.run(check, lambda *a: None, lambda: None, lambda: 1e9, dry_run=True)
+    result, passed, failures = dry_run_check_script("torchbrain.kernels.check_event_csr")
     assert not failures, failures
     assert len(passed) >= 20
     forward = [v for k, v in result["checks"].items() if k.startswith("csr forward n_pre")]

@@ -8,7 +8,6 @@ three-way comparisons. Kernel tests are skipped, with the reason, when Triton ca
 or its interpreter cannot run these loops; the dispatch glue's fallbacks are tested either way.
 """
 
-import importlib
 import itertools
 import math
 import os
@@ -21,73 +20,37 @@ import torchbrain as tb
 from torchbrain import kernels
 from torchbrain.ops.multistep_lif import multistep_lif, multistep_lif_reference, surrogate_key
 
-ops = sys.modules["torchbrain.ops.multistep_lif"]  # the package re-exports the function's name
-ON_GPU = torch.cuda.is_available()
-DEVICE = torch.device("cuda" if ON_GPU else "cpu")
-MODULE = "torchbrain.kernels.multistep_lif"
-F64 = torch.float64
-
-try:
-    import triton  # noqa: F401
-
-    TRITON_ERROR = None
-except Exception as exc:  # a broken install is as good as none
-    TRITON_ERROR = f"{type(exc).__name__}: {exc}"
-
-needs_triton = pytest.mark.skipif(
-    TRITON_ERROR is not None,
-    reason=f"triton is not importable ({TRITON_ERROR}); the kernels need it "
-           "(`pip install triton`: on a CPU machine they run under TRITON_INTERPRET=1)",
+from .triton_interpreter import (
+    DEVICE,
+    ON_GPU,
+    compile_for_hopper,
+    dry_run_check_script,
+    kernel_environment,
+    load_kernels,
+    needs_triton,
+    skip_unless_interpreter_loops,
 )
 
-
-def _interpreted(fn) -> bool:
-    from triton.runtime.interpreter import InterpretedFunction
-
-    return isinstance(fn, InterpretedFunction)
+ops = sys.modules["torchbrain.ops.multistep_lif"]  # the package re-exports the function's name
+MODULE = "torchbrain.kernels.multistep_lif"
+F64 = torch.float64
 
 
 @pytest.fixture(scope="module")
 def K():
     """``torchbrain.kernels.multistep_lif``, imported through Triton's interpreter on the CPU."""
-    if TRITON_ERROR is not None:
-        pytest.skip(f"triton is not importable ({TRITON_ERROR})")
-    if ON_GPU:
-        return importlib.import_module(MODULE)
-    # @triton.jit picks the interpreter when the module is imported: set the variable first
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRITON_INTERPRET", "1")
-        mod = sys.modules.get(MODULE)
-        if mod is None:
-            mod = importlib.import_module(MODULE)
-        elif not _interpreted(mod._forward_kernel):
-            mod = importlib.reload(mod)
-        _probe_interpreter(mod)
-    return mod
+    return load_kernels(MODULE, "_forward_kernel", _probe_interpreter)
 
 
 def _probe_interpreter(mod):
-    """Skip when this Triton's interpreter cannot run a loop with a run-time bound (Triton 3.6
-    under NumPy >= 2.4; see tests/test_kernels.py). Compiled GPU kernels are not affected."""
-    import numpy
-    from triton.runtime.errors import InterpreterError
-
     one = torch.ones(())
-    try:
-        mod.multistep_lif_forward(torch.ones(2, 1), torch.zeros(1), one, one, one, one * 0, False)
-    except InterpreterError as exc:
-        if "0-dimensional arrays" not in str(exc):
-            raise
-        pytest.skip(f"the interpreter of triton {triton.__version__} cannot run loops with "
-                    f"run-time bounds under NumPy {numpy.__version__} ({exc}); triton>=3.7.1 can")
+    skip_unless_interpreter_loops(lambda: mod.multistep_lif_forward(
+        torch.ones(2, 1), torch.zeros(1), one, one, one, one * 0, False))
 
 
 @pytest.fixture(autouse=True)
 def _interpreter_env(monkeypatch):
-    # the interpreter also reads the variable while running a kernel
-    if not ON_GPU:
-        monkeypatch.setenv("TRITON_INTERPRET", "1")
-    monkeypatch.delenv(kernels.DISABLE_ENV, raising=False)
+    kernel_environment(monkeypatch)
 
 
 def make_case(T=12, state=(3, 37), dtype=torch.float32, per_neuron=True, seed=0, scale=1.5,
@@ -707,20 +670,7 @@ def test_kernels_compile_for_hopper_without_a_gpu(tmp_path):
     """The interpreter does not type-check like the compiler: build real sm_90 binaries (every
     surrogate id, both dtypes; no contraction where the formulas must round like torch; the
     surrogate constants bound as float64 arguments)."""
-    import subprocess
-
-    import triton.backends
-
-    if "nvidia" not in getattr(triton.backends, "backends", {}):
-        pytest.skip("this Triton has no NVIDIA backend")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env.update(TRITON_CACHE_DIR=str(tmp_path), TRITON_DEFAULT_FP_FUSION="1")
-    proc = subprocess.run([sys.executable, "-c", _AOT_SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=300)
-    if proc.returncode == 0 and proc.stdout.startswith("SKIP"):
-        pytest.skip(proc.stdout.strip())
-    if proc.returncode and "ptxas" in proc.stderr.lower() and "not found" in proc.stderr.lower():
-        pytest.skip("no ptxas next to this Triton")
+    proc = compile_for_hopper(_AOT_SCRIPT, tmp_path, {"TRITON_DEFAULT_FP_FUSION": "1"})
     assert proc.returncode == 0 and "COMPILED 34" in proc.stdout, proc.stderr[-3000:]
     assert "BOUND fp64" in proc.stdout or "BOUND-SKIP" in proc.stdout, proc.stdout
 
@@ -728,24 +678,9 @@ def test_kernels_compile_for_hopper_without_a_gpu(tmp_path):
 @needs_triton
 def test_gpu_check_script_dry_run(K, monkeypatch):
     """kernels/check_multistep_lif.py's own code, on the interpreter at tiny sizes."""
-    import contextlib
-
-    if ON_GPU:
-        pytest.skip("the dry run is the CPU stand-in; on a GPU run the script itself")
-    check_mod = importlib.import_module("torchbrain.kernels.check_multistep_lif")
-    failures, passed, lines = [], [], []
-
-    @contextlib.contextmanager
-    def check(name):
-        try:
-            yield
-        except Exception as exc:
-            failures.append((name, repr(exc)))
-        else:
-            passed.append(name)
-
-    result = check_mod.run(check, lambda *a: lines.append(a), lambda: None, lambda: 1e9,
-                           dry_run=True)
+    lines = []
+    result, passed, failures = dry_run_check_script(
+        "torchbrain.kernels.check_multistep_lif", log=lambda *a: lines.append(a))
     assert not failures, failures
     assert len(passed) >= 10
     assert [row["matmul"] for row in result["bench"]] == ["fp32", "tf32"]

@@ -17,71 +17,34 @@ import torch
 from torchbrain import kernels
 from torchbrain.functional import stdp as F
 
-ON_GPU = torch.cuda.is_available()
-DEVICE = torch.device("cuda" if ON_GPU else "cpu")
-MODULE = "torchbrain.kernels.stdp_ell"
-
-try:
-    import triton
-
-    TRITON_ERROR = None
-except Exception as exc:  # a broken install is as good as none
-    TRITON_ERROR = f"{type(exc).__name__}: {exc}"
-
-needs_triton = pytest.mark.skipif(
-    TRITON_ERROR is not None,
-    reason=f"triton is not importable ({TRITON_ERROR}); the kernels need it "
-           "(`pip install triton`: on a CPU machine they run under TRITON_INTERPRET=1)",
+from .triton_interpreter import (
+    DEVICE,
+    ON_GPU,
+    compile_for_hopper,
+    dry_run_check_script,
+    kernel_environment,
+    load_kernels,
+    needs_triton,
+    skip_unless_interpreter_loops,
 )
 
-
-def _interpreted(fn) -> bool:
-    from triton.runtime.interpreter import InterpretedFunction
-
-    return isinstance(fn, InterpretedFunction)
+MODULE = "torchbrain.kernels.stdp_ell"
 
 
 @pytest.fixture(scope="module")
 def K():
     """``torchbrain.kernels.stdp_ell``, imported through Triton's interpreter on the CPU."""
-    if TRITON_ERROR is not None:
-        pytest.skip(f"triton is not importable ({TRITON_ERROR})")
-    if ON_GPU:
-        return importlib.import_module(MODULE)
-    # @triton.jit picks the interpreter when the module is imported: set the variable first
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRITON_INTERPRET", "1")
-        mod = sys.modules.get(MODULE)
-        if mod is None:
-            mod = importlib.import_module(MODULE)
-        elif not _interpreted(mod._depress_kernel):
-            mod = importlib.reload(mod)
-        _probe_interpreter(mod)
-    return mod
+    return load_kernels(MODULE, "_depress_kernel", _probe_interpreter)
 
 
 def _probe_interpreter(mod):
-    """Skip when this Triton's interpreter cannot run a loop with a run-time bound (Triton 3.6
-    under NumPy >= 2.4; see tests/test_kernels.py)."""
-    import numpy
-    from triton.runtime.errors import InterpreterError
-
-    try:
-        case = make_case(n_pre=3, n_post=2, k=1, batch=(1,), p_pre=1.0, p_post=1.0)
-        mod.stdp_ell_update_(*case.args(case.weight.clone()))
-    except InterpreterError as exc:
-        if "0-dimensional arrays" not in str(exc):
-            raise
-        pytest.skip(f"the interpreter of triton {triton.__version__} cannot run loops with "
-                    f"run-time bounds under NumPy {numpy.__version__} ({exc}); triton>=3.7.1 can")
+    case = make_case(n_pre=3, n_post=2, k=1, batch=(1,), p_pre=1.0, p_post=1.0)
+    skip_unless_interpreter_loops(lambda: mod.stdp_ell_update_(*case.args(case.weight.clone())))
 
 
 @pytest.fixture(autouse=True)
 def _interpreter_env(monkeypatch):
-    # the interpreter also reads the variable while running a kernel
-    if not ON_GPU:
-        monkeypatch.setenv("TRITON_INTERPRET", "1")
-    monkeypatch.delenv(kernels.DISABLE_ENV, raising=False)
+    kernel_environment(monkeypatch)
 
 
 class Case:
@@ -474,41 +437,14 @@ print("COMPILED", len(sources))
 def test_kernels_compile_for_hopper_without_a_gpu(tmp_path):
     """The interpreter does not type-check like the compiler: build real sm_90 binaries (both
     dtypes and index widths, both rules), with no fma and correctly rounded float32 division."""
-    import subprocess
-
-    import triton.backends
-
-    if "nvidia" not in getattr(triton.backends, "backends", {}):
-        pytest.skip("this Triton has no NVIDIA backend")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env.update(TRITON_CACHE_DIR=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-c", _AOT_SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=300)
-    if proc.returncode == 0 and proc.stdout.startswith("SKIP"):
-        pytest.skip(proc.stdout.strip())
-    if proc.returncode and "ptxas" in proc.stderr.lower() and "not found" in proc.stderr.lower():
-        pytest.skip("no ptxas next to this Triton")
+    proc = compile_for_hopper(_AOT_SCRIPT, tmp_path)
     assert proc.returncode == 0 and "COMPILED 9" in proc.stdout, proc.stderr[-3000:]
 
 
 @needs_triton
 def test_gpu_check_script_dry_run(K):
     """kernels/check_stdp.py's own code, on the interpreter at tiny sizes."""
-    if ON_GPU:
-        pytest.skip("the dry run is the CPU stand-in; on a GPU run the script itself")
-    check_mod = importlib.import_module("torchbrain.kernels.check_stdp")
-    failures, passed = [], []
-
-    @contextlib.contextmanager
-    def check(name):
-        try:
-            yield
-        except Exception as exc:
-            failures.append((name, repr(exc)))
-        else:
-            passed.append(name)
-
-    result = check_mod.run(check, lambda *a: None, lambda: None, lambda: 1e9, dry_run=True)
+    result, passed, failures = dry_run_check_script("torchbrain.kernels.check_stdp")
     assert not failures, failures
     assert len(passed) >= 8
     assert result["bench"] and all(row["kernel_s"] > 0 and row["synapses"] > 0
