@@ -211,55 +211,15 @@ def run(check, log, sync, left, dry_run: bool = False, *,
     return results
 
 
-def main() -> int:  # pragma: no cover - a script for the GPU machine
-    import argparse
-    import contextlib
+def _report(results, log):  # pragma: no cover - a script for the GPU machine
     import json
-    import os
-    import sys
-    import traceback
-    from pathlib import Path
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dry-run-cpu", action="store_true")
-    parser.add_argument("--budget", type=float, default=240.0)
-    args = parser.parse_args()
-    root = Path(__file__).resolve().parents[1]
-    here = str(Path(__file__).resolve().parent)
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    sys.path.insert(0, str(root))
-    start = time.perf_counter()
-    failures = []
-
-    def log(*a):
-        print(f"[{time.perf_counter() - start:6.1f}s]", *a, flush=True)
-
-    @contextlib.contextmanager
-    def check(name):
-        try:
-            yield
-        except Exception as exc:
-            failures.append(name)
-            log(f"FAIL {name}: {exc!r}")
-            traceback.print_exc(limit=6)
-        else:
-            log(f"PASS {name}")
-
-    import torch
-
-    def sync():
-        if not args.dry_run_cpu:
-            torch.cuda.synchronize()
-
-    results = run(check, log, sync, lambda: args.budget - (time.perf_counter() - start),
-                  dry_run=args.dry_run_cpu)
-    out = os.environ.get("OUT")
-    if out:
-        Path(out, "graph_capture.json").write_text(json.dumps(results, indent=1))
-    print(json.dumps(results, indent=1))
-    print("FAILED: " + ", ".join(failures) if failures else "all graph-capture checks passed")
-    return 1 if failures else 0
+    print(json.dumps(results, indent=1, default=str))
 
 
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+if __name__ == "__main__":  # pragma: no cover - a script for the GPU machine
+    from check_harness import run_standalone  # the sibling file: this directory is on sys.path
+
+    raise SystemExit(run_standalone(run, name="graph_capture",
+                                    description=__doc__.splitlines()[0], default_budget=240.0,
+                                    report=_report))

@@ -31,15 +31,12 @@ script, not the GPU, and its timings mean nothing.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import math
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 #: The benchmark size: presynaptic = postsynaptic neurons, fan-out.
 BENCH_N, BENCH_K = 100_000, 100
@@ -269,72 +266,13 @@ def run(check, log, sync, left, dry_run: bool = False, reps: int = 30, warmup: i
 
 
 # ------------------------------------------------------------------------------ stand-alone
-def main() -> int:
-    import argparse
-    import json
-    import traceback
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=120.0, help="seconds")
-    parser.add_argument("--dry-run-cpu", action="store_true")
-    args = parser.parse_args()
-    start = time.perf_counter()
-    if args.dry_run_cpu:  # before the kernel module is imported
-        os.environ["TRITON_INTERPRET"] = "1"
-    root = Path(__file__).resolve().parents[1]
-    here = str(Path(__file__).resolve().parent)
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    sys.path.insert(0, str(root))
-    import torch
-
-    import torchbrain
-
-    try:
-        importlib.import_module("torchbrain.kernels")
-    except ModuleNotFoundError:  # not pip-installed: map kernels/ as setup.cfg's package_dir
-        from importlib import util
-
-        spec = util.spec_from_file_location(
-            "torchbrain.kernels", root / "kernels" / "__init__.py",
-            submodule_search_locations=[str(root / "kernels")])
-        mod = util.module_from_spec(spec)
-        sys.modules["torchbrain.kernels"] = mod
-        spec.loader.exec_module(mod)
-        torchbrain.kernels = mod
-    failures: list[str] = []
-
-    def log(*a):
-        print(f"[{time.perf_counter() - start:6.1f}s]", *a, flush=True)
-
-    @contextlib.contextmanager
-    def check(name):
-        tic = time.perf_counter()
-        try:
-            yield
-        except Exception as exc:
-            failures.append(name)
-            log(f"FAIL {name}: {exc!r}")
-            traceback.print_exc(limit=4)
-        else:
-            log(f"PASS {name} ({time.perf_counter() - tic:.1f}s)")
-
-    def sync():
-        if not args.dry_run_cpu:
-            torch.cuda.synchronize()
-
-    if not args.dry_run_cpu:
-        log(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
-    results = run(check, log, sync, lambda: args.budget - (time.perf_counter() - start),
-                  dry_run=args.dry_run_cpu)
-    results["failures"] = failures
-    out = os.environ.get("OUT")
-    if out:
-        Path(out, "check_stdp.json").write_text(json.dumps(results, indent=1))
+def _report(results, log):
     for row in results["bench"]:
         log("   bench", row)
-    log(f"{len(failures)} failed" + (f": {failures}" if failures else ""))
-    return 1 if failures else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # pragma: no cover - a script for the GPU machine
+    from check_harness import run_standalone  # the sibling file: this directory is on sys.path
+
+    sys.exit(run_standalone(run, name="check_stdp", description=__doc__.splitlines()[0],
+                            default_budget=120.0, report=_report))
