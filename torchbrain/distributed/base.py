@@ -185,14 +185,15 @@ class DistributedNetwork(Module):
         nz = self.outbox.nonzero()                       # (m, 2): (step offset j, local), sorted
         counts = torch.bincount(nz[:, 0], minlength=d)
         gids = (nz[:, 1] + self.start).to(torch.int32)
-        header = torch.cat([torch.tensor([n, d, self._schedule_checksum()], dtype=torch.int64,
-                                         device=dev), counts.to(torch.int64)])
+        checksum = self._schedule_checksum()
+        header = torch.cat([torch.tensor([n, d, checksum], dtype=torch.int64, device=dev),
+                            counts.to(torch.int64)])
         capacity = self._capacity
         headers, payloads = all_gather_varlen(
             header, gids, who=type(self).__name__, what=f"the spike exchange at step {n}",
             group=self.group, length_of=lambda h: int(h[_HEADER:].sum()), capacity=capacity,
         )
-        self._check_headers(headers, n)
+        self._check_headers(headers, n, checksum)
         j = torch.cat([expand_counts(h[_HEADER:].to(dev)) for h in headers])
         gid = torch.cat(payloads).to(torch.int64)
         if gid.numel():
@@ -211,8 +212,8 @@ class DistributedNetwork(Module):
             self._capacity = max(_MIN_CAPACITY, 2 * width)
         stats["seconds"] += time.perf_counter() - tic
 
-    def _check_headers(self, headers: torch.Tensor, n: int) -> None:
-        expected = (n, self.d_min, self._schedule_checksum())
+    def _check_headers(self, headers: torch.Tensor, n: int, checksum: int) -> None:
+        expected = (n, self.d_min, checksum)
         bad = [r for r, h in enumerate(headers) if tuple(int(v) for v in h[:_HEADER]) != expected]
         if bad:
             rows = "; ".join(f"rank {r}: step {int(h[0])}, d_min {int(h[1])}"

@@ -776,13 +776,10 @@ class Microcircuit(Module):
         wdtype = dtype or torch.get_default_dtype()
 
         params = microcircuit_parameters(self.scale, self.k_scale, drive, full_mean_rates)
-        self.params = params
-        self.num_neurons, self.num, self.offsets = params.num_neurons, params.num, params.offsets
+        self.params = params  # sizes, counts, weights, drive: the attributes below read it
         sizes = np.asarray(self.num_neurons)
         self.slices = {p: slice(self.offsets[i], self.offsets[i + 1])
                        for i, p in enumerate(POPULATIONS)}
-        self.synapse_counts, self.ext_indegree = params.synapse_counts, params.ext_indegree
-        self.weight_mean, self.w_ext, self.dc_amp = params.weight_mean, params.w_ext, params.dc_amp
 
         # ---------------------------------------------------------------- connectivity
         gen = _Generator(seed)
@@ -874,6 +871,16 @@ class Microcircuit(Module):
         return {"scale": self.scale, "k_scale": self.k_scale, "drive": self.drive,
                 "delays": self.delays, "num": self.num,
                 "synapses": int(self.synapse_counts.sum())}
+
+    # the model's numbers, as documented in the class docstring (read from ``params``)
+    num_neurons = property(lambda self: self.params.num_neurons)
+    num = property(lambda self: self.params.num)
+    offsets = property(lambda self: self.params.offsets)
+    synapse_counts = property(lambda self: self.params.synapse_counts)
+    ext_indegree = property(lambda self: self.params.ext_indegree)
+    weight_mean = property(lambda self: self.params.weight_mean)
+    w_ext = property(lambda self: self.params.w_ext)
+    dc_amp = property(lambda self: self.params.dc_amp)
 
     @property
     def conn(self) -> DelayedCSRConn:
