@@ -11,13 +11,13 @@ from torch import nn
 import torchbrain as tb
 from torchbrain import u
 from torchbrain.comm import EventFixedProb
+from torchbrain.drivers.runner import NetworkRunner
 from torchbrain.dynamics import Dynamics
 from torchbrain.models import COBANet
 from torchbrain.neurons.lif import LIFRef
 from torchbrain.outputs import COBA, CUBA
 from torchbrain.projections.align_post import AlignPostProj
 from torchbrain.projections.align_pre import AlignPreProj
-from torchbrain.runner import NetworkRunner
 from torchbrain.synapses.expon import Expon
 from torchbrain.synapses.kinetic import AMPA
 from torchbrain.synapses.stp import STD, STP

@@ -42,12 +42,12 @@ from torchbrain.distributed import (
 )
 from torchbrain.distributed import connectivity as conn
 from torchbrain.distributed._selftest import MICROCIRCUIT, MICROCIRCUIT_STEPS
+from torchbrain.drivers.runner import NetworkRunner
 from torchbrain.models import COBANet, Microcircuit
 from torchbrain.models.microcircuit import microcircuit_parameters
 from torchbrain.neurons.lif import LIF, LIFRef
 from torchbrain.outputs import COBA
 from torchbrain.projections.align_post import AlignPostProj
-from torchbrain.runner import NetworkRunner
 from torchbrain.synapses.expon import Expon
 
 DT = 0.1

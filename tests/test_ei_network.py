@@ -5,8 +5,8 @@ import torch
 
 import torchbrain as tb
 from torchbrain import u
+from torchbrain.drivers.runner import NetworkRunner
 from torchbrain.models import COBANet, CUBANet
-from torchbrain.runner import NetworkRunner
 
 
 def simulate(net, steps, compile=True, chunk=10):

@@ -1,4 +1,4 @@
-"""CUDA-graph capture of NetworkRunner chunks (torchbrain.graph_capture).
+"""CUDA-graph capture of NetworkRunner chunks (torchbrain.drivers.graph_capture).
 
 On the CPU the graph is :class:`EmulatedGraph`, which has a CUDA graph's memory semantics (a
 replay reads the tensors bound at capture and writes into those the capture left bound), so a
@@ -17,14 +17,14 @@ import pytest
 import torch
 
 import torchbrain as tb
-import torchbrain.graph_capture as gc
+import torchbrain.drivers.graph_capture as gc
 from torchbrain import init, u
 from torchbrain.delay import Delay
-from torchbrain.graph_capture import CapturedChunk, EmulatedGraph, GraphCaptureError
+from torchbrain.drivers.graph_capture import CapturedChunk, EmulatedGraph, GraphCaptureError
+from torchbrain.drivers.runner import NetworkRunner
 from torchbrain.inputs import PoissonInput, SectionInput, SinusoidalInput
 from torchbrain.models import COBANet
 from torchbrain.neurons import LIFRef
-from torchbrain.runner import NetworkRunner
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 DT = 0.1 * u.ms
@@ -267,7 +267,8 @@ def test_graph_must_be_a_bool_or_none():
 def test_graph_none_on_cpu_runs_the_compiled_path_as_before(caplog):
     net, _ = twins(SectionDriven)
     runner = NetworkRunner(net, chunk=5, compile=False)
-    with caplog.at_level(logging.INFO, logger="torchbrain.runner"), tb.environ.context(dt=DT):
+    with (caplog.at_level(logging.INFO, logger="torchbrain.drivers.runner"),
+          tb.environ.context(dt=DT)):
         runner.run(20)
     assert runner._captured is None and runner.capture_seconds == 0.0
     assert runner.graph_fallback_reason is None and not caplog.records
@@ -307,13 +308,14 @@ def test_host_synchronisation_names_the_module_for_graph_true():
 def test_graph_none_falls_back_once_with_a_logged_reason(caplog):
     eager_net, graph_net = twins(SyncingNet)
     runner = NetworkRunner(graph_net, chunk=5, compile=False, graph_factory=strict)
-    with caplog.at_level(logging.INFO, logger="torchbrain.runner"), tb.environ.context(dt=DT):
+    with (caplog.at_level(logging.INFO, logger="torchbrain.drivers.runner"),
+          tb.environ.context(dt=DT)):
         expected = NetworkRunner(eager_net, chunk=5, compile=False, graph=False).run(60)
         assert torch.equal(runner.run(30), expected[:30])
         assert torch.equal(runner.run(30, t0=3.0), expected[30:])
     assert runner._captured is None
     assert "module 'check' (HostSync)" in runner.graph_fallback_reason
-    logged = [r for r in caplog.records if r.name == "torchbrain.runner"]
+    logged = [r for r in caplog.records if r.name == "torchbrain.drivers.runner"]
     assert len(logged) == 1 and logged[0].levelno == logging.INFO
     assert "running the eager chunk instead" in logged[0].getMessage()
 
@@ -395,7 +397,9 @@ def test_captured_chunk_checks_its_arguments():
 
 # --------------------------------------------------------------------------- dry run
 def test_gpu_check_script_dry_run_on_cpu():
-    from torchbrain.kernels import check_graph_capture
+    from .triton_interpreter import import_check_script
+
+    check_graph_capture = import_check_script("check_graph_capture")
 
     outcomes, lines = [], []
 

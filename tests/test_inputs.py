@@ -11,6 +11,7 @@ import torch
 
 import torchbrain as tb
 from torchbrain import u
+from torchbrain.drivers.loops import time_range
 from torchbrain.inputs import counter_normal, counter_uniform
 from torchbrain.inputs.currents import (
     ConstantInput,
@@ -36,7 +37,6 @@ from torchbrain.inputs.poisson import (
     poisson_input,
 )
 from torchbrain.inputs.spike_time import SpikeTime
-from torchbrain.transform import time_range
 
 F64 = torch.float64
 

@@ -487,8 +487,8 @@ def test_kernels_compile_for_hopper_without_a_gpu(tmp_path):
 
 @needs_triton
 def test_gpu_check_script_dry_run(K):
-    """kernels/check_event_csr.py's own code, on the interpreter at tiny sizes (~25 s)."""
-    result, passed, failures = dry_run_check_script("torchbrain.kernels.check_event_csr")
+    """benchmarks/gpu/check_event_csr.py's own code, on the interpreter at tiny sizes (~25 s)."""
+    result, passed, failures = dry_run_check_script("check_event_csr")
     assert not failures, failures
     assert len(passed) >= 20
     forward = [v for k, v in result["checks"].items() if k.startswith("csr forward n_pre")]

@@ -677,10 +677,10 @@ def test_kernels_compile_for_hopper_without_a_gpu(tmp_path):
 
 @needs_triton
 def test_gpu_check_script_dry_run(K, monkeypatch):
-    """kernels/check_multistep_lif.py's own code, on the interpreter at tiny sizes."""
+    """benchmarks/gpu/check_multistep_lif.py's own code, on the interpreter at tiny sizes."""
     lines = []
     result, passed, failures = dry_run_check_script(
-        "torchbrain.kernels.check_multistep_lif", log=lambda *a: lines.append(a))
+        "check_multistep_lif", log=lambda *a: lines.append(a))
     assert not failures, failures
     assert len(passed) >= 10
     assert [row["matmul"] for row in result["bench"]] == ["fp32", "tf32"]

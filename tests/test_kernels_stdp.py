@@ -443,8 +443,8 @@ def test_kernels_compile_for_hopper_without_a_gpu(tmp_path):
 
 @needs_triton
 def test_gpu_check_script_dry_run(K):
-    """kernels/check_stdp.py's own code, on the interpreter at tiny sizes."""
-    result, passed, failures = dry_run_check_script("torchbrain.kernels.check_stdp")
+    """benchmarks/gpu/check_stdp.py's own code, on the interpreter at tiny sizes."""
+    result, passed, failures = dry_run_check_script("check_stdp")
     assert not failures, failures
     assert len(passed) >= 8
     assert result["bench"] and all(row["kernel_s"] > 0 and row["synapses"] > 0

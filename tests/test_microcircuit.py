@@ -10,6 +10,7 @@ import torch
 
 import torchbrain as tb
 from torchbrain import u
+from torchbrain.drivers.runner import NetworkRunner
 from torchbrain.models.microcircuit import (
     CONN_PROBS,
     FULL_NUM_NEURONS,
@@ -23,7 +24,6 @@ from torchbrain.models.microcircuit import (
 from torchbrain.neurons import LIFRef
 from torchbrain.outputs import CUBA
 from torchbrain.projections import AlignPostProj
-from torchbrain.runner import NetworkRunner
 from torchbrain.synapses import Expon
 
 DT = 0.1

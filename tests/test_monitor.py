@@ -6,8 +6,8 @@ import torch
 import torchbrain as tb
 from torchbrain import analysis as A
 from torchbrain import u
+from torchbrain.drivers.monitor import Monitor, RateMonitor
 from torchbrain.module import Module
-from torchbrain.monitor import Monitor, RateMonitor
 
 
 class Ramp(Module):
@@ -177,7 +177,7 @@ def test_rate_monitor_counts_match_analysis():
 
 
 def test_monitor_inside_for_loop_driver():
-    transform = pytest.importorskip("torchbrain.transform")
+    transform = pytest.importorskip("torchbrain.drivers.loops")
     net = Ramp(3)
     tb.init_all_states(net)
     mon = Monitor(net, "V", stride=4)

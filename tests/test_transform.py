@@ -1,4 +1,4 @@
-"""Tests of the drivers in torchbrain.transform: time_range, for_loop, scan, the checkpointed
+"""Tests of the drivers in torchbrain.drivers.loops: time_range, for_loop, scan, the checkpointed
 drivers (results, States and gradients equal to the plain loop) and jit."""
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from torchbrain import environ
-from torchbrain.module import Module
-from torchbrain.state import HiddenState
-from torchbrain.transform import (
+from torchbrain.drivers.loops import (
     ProgressBar,
     checkpointed_for_loop,
     checkpointed_scan,
@@ -27,6 +25,8 @@ from torchbrain.transform import (
     scan,
     time_range,
 )
+from torchbrain.module import Module
+from torchbrain.state import HiddenState
 from torchbrain.units import UnitError, u
 
 F64 = torch.float64

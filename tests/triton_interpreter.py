@@ -9,6 +9,7 @@ without the variable is reloaded. With CUDA the same tests run natively.
 import importlib
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -119,9 +120,22 @@ def compile_for_hopper(script: str, cache_dir, extra_env: dict | None = None):
     return proc
 
 
-def dry_run_check_script(module: str, log=None):
-    """Call ``run(check, log, sync, left, dry_run=True)`` of the GPU check script ``module``
-    with a ``check`` that records instead of raising; returns ``(result, passed, failures)``."""
+#: The GPU check and benchmark scripts: tools run on a GPU machine, not part of the package.
+GPU_CHECKS = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu"
+
+
+def import_check_script(name: str):
+    """The GPU check script ``benchmarks/gpu/<name>.py`` as a module (its directory goes on
+    ``sys.path``, as when the script is run, so it finds its sibling ``check_harness``)."""
+    if str(GPU_CHECKS) not in sys.path:
+        sys.path.append(str(GPU_CHECKS))
+    return importlib.import_module(name)
+
+
+def dry_run_check_script(name: str, log=None):
+    """Call ``run(check, log, sync, left, dry_run=True)`` of the GPU check script ``name`` (see
+    :func:`import_check_script`) with a ``check`` that records instead of raising; returns
+    ``(result, passed, failures)``."""
     import contextlib
 
     if ON_GPU:
@@ -137,6 +151,6 @@ def dry_run_check_script(module: str, log=None):
         else:
             passed.append(name)
 
-    result = importlib.import_module(module).run(check, log or (lambda *a: None), lambda: None,
+    result = import_check_script(name).run(check, log or (lambda *a: None), lambda: None,
                                                  lambda: 1e9, dry_run=True)
     return result, passed, failures

@@ -15,6 +15,7 @@ Quick start::
 from . import (
     analysis,
     distributed,
+    drivers,
     environ,
     functional,
     init,
@@ -41,6 +42,19 @@ from .comm import (
     SparseLinear,
 )
 from .delay import Delay, SpikeDelay
+from .drivers import (
+    Monitor,
+    NetworkRunner,
+    ProgressBar,
+    RateMonitor,
+    checkpointed_for_loop,
+    checkpointed_scan,
+    compile,
+    for_loop,
+    jit,
+    scan,
+    time_range,
+)
 from .dynamics import Dynamics, SynapticCurrent
 from .inputs import (
     ConstantInput,
@@ -56,7 +70,6 @@ from .inputs import (
     WienerProcessInput,
 )
 from .module import Module
-from .monitor import Monitor, RateMonitor
 from .neurons import (
     ALIF,
     HH,
@@ -94,7 +107,6 @@ from .projections import (
     SymmetryGapJunction,
 )
 from .readouts import LeakyRateReadout, LeakySpikeReadout
-from .runner import NetworkRunner
 from .state import (
     HiddenState,
     LongTermState,
@@ -109,16 +121,6 @@ from .state import (
     states,
 )
 from .synapses import AMPA, NMDA, STD, STP, Alpha, BioNMDA, DualExpon, Expon, GABAa, Synapse
-from .transform import (
-    ProgressBar,
-    checkpointed_for_loop,
-    checkpointed_scan,
-    compile,
-    for_loop,
-    jit,
-    scan,
-    time_range,
-)
 from .units import Quantity, UnitError, u
 
 __version__ = "0.1.0"
@@ -156,6 +158,7 @@ __all__ = [
     "LeakyRateReadout",
     "LeakySpikeReadout",
     "models",
+    "drivers",
     "ops",
     "plot",
     "Monitor",

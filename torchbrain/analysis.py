@@ -5,7 +5,7 @@ Every function is a plain torch function of recorded tensors; nothing here touch
 Layout of the inputs
 --------------------
 Spikes are tensors of shape ``(T, N)`` or ``(T, *batch, N)``: time first (as
-:func:`torchbrain.transform.for_loop` stacks them), neurons last, any number of batch dimensions
+:func:`torchbrain.drivers.loops.for_loop` stacks them), neurons last, any number of batch dimensions
 in between. Values are 0/1 (bool, int or float); for the rates they are summed, so a float
 ``2.0`` counts as two spikes, while the spike-time statistics (raster, ISI, CV) treat any
 non-zero entry as one spike.
@@ -283,7 +283,7 @@ def raster(spikes: Any, dt: Any = None, t0: Any = 0.0) -> tuple[torch.Tensor, to
         Time step (ms when a number). Default: ``tb.environ`` ``dt``.
     t0 : quantity or float, default 0
         Time of step 0 (ms when a number); step ``k`` is at ``t0 + k dt``, the convention of
-        :func:`torchbrain.transform.time_range`.
+        :func:`torchbrain.drivers.loops.time_range`.
 
     Returns
     -------

@@ -126,7 +126,7 @@ class Delay(Dynamics):
     Writes follow the State rule: with autograd enabled the buffer is rebound (``index_copy``,
     which copies the ``D + 1`` slots, so BPTT and checkpointed rollouts through the delay work);
     under ``torch.no_grad()``/``torch.inference_mode()`` (as in
-    :class:`~torchbrain.runner.NetworkRunner`) the new slot is written in place
+    :class:`~torchbrain.drivers.runner.NetworkRunner`) the new slot is written in place
     (``index_copy_``, cost ``O(size)`` per step).
 
     Unlike brainpy.state (whose fractional delays interpolate spikes, which its event

@@ -165,8 +165,8 @@ def voltage(
         Values over time, e.g. ``Monitor.values["V"]`` (mV). A voltage quantity is converted to
         mV.
     dt : quantity or float, optional
-        Time between rows (ms when a number); for a :class:`~torchbrain.monitor.Monitor` with a
-        stride, ``stride * dt``. Default: ``tb.environ`` ``dt``.
+        Time between rows (ms when a number); for a :class:`~torchbrain.drivers.monitor.Monitor`
+        with a stride, ``stride * dt``. Default: ``tb.environ`` ``dt``.
     neurons : int or sequence of int, optional
         Columns to draw. Default: all when ``N <= 10``, else the first 10.
     ax : matplotlib Axes, optional

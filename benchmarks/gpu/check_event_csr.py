@@ -1,9 +1,9 @@
 """GPU check of the event-driven CSR kernels: correctness first, then events per second.
 
-Meant to be called by ``kernels/gpu_check.py`` (``run(check, log, sync, left, dry_run)``), or
+Meant to be called by ``benchmarks/gpu/gpu_check.py`` (``run(check, log, sync, left, dry_run)``), or
 run alone from the repository root::
 
-    PYTHONUNBUFFERED=1 python kernels/check_event_csr.py [--budget 200] [--dry-run-cpu]
+    PYTHONUNBUFFERED=1 python benchmarks/gpu/check_event_csr.py [--budget 200] [--dry-run-cpu]
 
 What :func:`run` does, in this order:
 

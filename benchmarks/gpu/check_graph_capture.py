@@ -1,12 +1,12 @@
 """GPU check of CUDA-graph capture in ``NetworkRunner``: same raster, launches, speed.
 
-Meant to be called by ``kernels/gpu_check.py`` (one prepared GPU session)::
+Meant to be called by ``benchmarks/gpu/gpu_check.py`` (one prepared GPU session)::
 
     from torchbrain.kernels import check_graph_capture
     RESULTS["graph_capture"] = check_graph_capture.run(
         check, log, sync, lambda: left(args.budget), dry_run=dry)
 
-and runnable alone from the repository root (``python kernels/check_graph_capture.py
+and runnable alone from the repository root (``python benchmarks/gpu/check_graph_capture.py
 [--dry-run-cpu]``). What it does, in this order, each part skipped when the time left is short:
 
 1. **raster**: the COBA network (``torchbrain.models.COBANet``, 4000 neurons, dt 0.1 ms) run for
@@ -22,8 +22,8 @@ and runnable alone from the repository root (``python kernels/check_graph_captur
    captured in a graph (no compilation at all), plus setup times and mean rates.
 
 ``dry_run=True`` runs the same code on the CPU at 200 neurons with the CPU emulation of a CUDA
-graph (:class:`torchbrain.graph_capture.EmulatedGraph`) and eager chunks: it checks the script,
-not the GPU, and its numbers mean nothing.
+graph (:class:`torchbrain.drivers.graph_capture.EmulatedGraph`) and eager chunks: it checks the
+script, not the GPU, and its numbers mean nothing.
 
 Parameters of :func:`run`: ``check(name)`` is a context manager that records a check as passed
 or failed (failures are exceptions raised inside it); ``log(*args)`` prints; ``sync()`` waits for
@@ -85,8 +85,8 @@ def run(check, log, sync, left, dry_run: bool = False, *,
 
     import torchbrain as tb
     from torchbrain import u
-    from torchbrain.graph_capture import EmulatedGraph
-    from torchbrain.runner import NetworkRunner
+    from torchbrain.drivers.graph_capture import EmulatedGraph
+    from torchbrain.drivers.runner import NetworkRunner
 
     device = torch.device("cpu" if dry_run else "cuda")
     factory = EmulatedGraph if dry_run else None

@@ -1,8 +1,8 @@
-"""Running one ``kernels/check_*.py`` GPU check on its own, outside ``kernels/gpu_check.py``.
+"""Running one GPU check (``benchmarks/gpu/check_*.py``) on its own, outside ``gpu_check.py``.
 
 Each check script exposes ``run(check, log, sync, left, dry_run)``; ``gpu_check.py`` calls it
 with its own bookkeeping. :func:`run_standalone` gives a script the same arguments when started
-directly (``python kernels/check_stdp.py [--budget S] [--dry-run-cpu]``): it sets
+directly (``python benchmarks/gpu/check_stdp.py [--budget S] [--dry-run-cpu]``): it sets
 ``TRITON_INTERPRET=1`` for the dry run before Triton is imported, makes ``torchbrain`` and
 ``torchbrain.kernels`` importable from a source checkout, prints PASS/FAIL lines with a clock,
 writes ``$OUT/<name>.json`` when ``OUT`` is set, and returns the exit status (1 on a failure).
@@ -23,15 +23,13 @@ from pathlib import Path
 
 __all__ = ["run_standalone"]
 
-_ROOT = Path(__file__).resolve().parents[1]
+_ROOT = Path(__file__).resolve().parents[2]  # the checkout (benchmarks/gpu/ -> root)
 
 
-def _import_torchbrain_kernels():
-    """``torchbrain`` from the checkout, and ``torchbrain.kernels`` mapped onto ``kernels/`` as
-    setup.cfg's ``package_dir`` does when the project is not pip-installed."""
-    here = str(Path(__file__).resolve().parent)
-    # a script's own directory shadows nothing useful and must not hide torchbrain's modules
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+def import_torchbrain_kernels():
+    """Import and return ``torchbrain`` from the checkout, with ``torchbrain.kernels`` mapped onto
+    ``kernels/`` as setup.cfg's ``package_dir`` does when the project is not pip-installed."""
+    # the checkout first; this directory (the sibling check scripts) stays importable
     sys.path.insert(0, str(_ROOT))
     import torchbrain
 
@@ -47,6 +45,7 @@ def _import_torchbrain_kernels():
         sys.modules["torchbrain.kernels"] = mod
         spec.loader.exec_module(mod)
         torchbrain.kernels = mod
+    return torchbrain
 
 
 def run_standalone(run: Callable[..., dict], *, name: str, description: str,
@@ -61,7 +60,7 @@ def run_standalone(run: Callable[..., dict], *, name: str, description: str,
     start = time.perf_counter()
     if args.dry_run_cpu:  # before the first import of triton
         os.environ["TRITON_INTERPRET"] = "1"
-    _import_torchbrain_kernels()
+    import_torchbrain_kernels()
     import torch
 
     failures: list[str] = []

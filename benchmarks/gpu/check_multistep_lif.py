@@ -1,9 +1,9 @@
 """GPU check of the fused multi-step LIF kernels: correctness first, then the layer benchmark.
 
-Meant to be called by ``kernels/gpu_check.py`` (``run(check, log, sync, left, dry_run)``), or
+Meant to be called by ``benchmarks/gpu/gpu_check.py`` (``run(check, log, sync, left, dry_run)``), or
 run alone from the repository root::
 
-    PYTHONUNBUFFERED=1 python kernels/check_multistep_lif.py [--budget 200] [--dry-run-cpu]
+    PYTHONUNBUFFERED=1 python benchmarks/gpu/check_multistep_lif.py [--budget 200] [--dry-run-cpu]
 
 What :func:`run` does, in this order:
 

@@ -3,7 +3,7 @@
 Run from the repository root on a CUDA machine (see kernels/NOTES.md for the exact command,
 including the pint wheels a bare machine lacks)::
 
-    PYTHONUNBUFFERED=1 python kernels/gpu_check.py [--budget 210] [--skip-coba]
+    PYTHONUNBUFFERED=1 python benchmarks/gpu/gpu_check.py [--budget 210] [--skip-coba]
 
 What it does, in this order, stopping each section early when the time budget runs low:
 
@@ -50,7 +50,7 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout (benchmarks/gpu/ -> root)
 START = time.perf_counter()
 RESULTS: dict = {"checks": [], "bench_op": [], "bench_coba": [], "env": {}}
 FAILURES: list[str] = []
@@ -64,10 +64,6 @@ def bootstrap(dry_run: bool):
     """Import torch, triton and torchbrain (with ``torchbrain.kernels``) from this checkout."""
     if dry_run:  # must precede the first `import triton` of the process
         os.environ["TRITON_INTERPRET"] = "1"
-    # the script's own folder (kernels/) must not shadow anything; the checkout comes first
-    here = str(Path(__file__).resolve().parent)
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    sys.path.insert(0, str(ROOT))
     try:
         import pint  # noqa: F401
     except ImportError:
@@ -79,19 +75,10 @@ def bootstrap(dry_run: bool):
     if not dry_run and not torch.cuda.is_available():
         print("FATAL: no CUDA device; this script only checks the GPU path.", flush=True)
         sys.exit(2)
-    import torchbrain
+    from check_harness import import_torchbrain_kernels  # the sibling file
 
-    try:
-        kernels = importlib.import_module("torchbrain.kernels")
-    except ModuleNotFoundError:
-        # not pip-installed: map kernels/ to torchbrain.kernels as setup.cfg's package_dir does
-        spec = importlib.util.spec_from_file_location(
-            "torchbrain.kernels", ROOT / "kernels" / "__init__.py",
-            submodule_search_locations=[str(ROOT / "kernels")])
-        kernels = importlib.util.module_from_spec(spec)
-        sys.modules["torchbrain.kernels"] = kernels
-        spec.loader.exec_module(kernels)
-        torchbrain.kernels = kernels
+    torchbrain = import_torchbrain_kernels()
+    kernels = torchbrain.kernels
     if not kernels.available():
         print(f"FATAL: torchbrain.kernels.available() is False (triton "
               f"{kernels.triton_version()}, {kernels.DISABLE_ENV}="
@@ -338,7 +325,7 @@ def main():
     if args.skip_multistep:
         RESULTS["multistep_lif"] = {"skipped": "--skip-multistep"}
     else:
-        msl = importlib.import_module("torchbrain.kernels.check_multistep_lif")
+        msl = importlib.import_module("check_multistep_lif")
         RESULTS["multistep_lif"] = msl.run(check, log, sync, lambda: left(args.budget),
                                            dry_run=dry)
 
@@ -346,14 +333,14 @@ def main():
     if args.skip_csr:
         RESULTS["event_csr"] = {"skipped": "--skip-csr"}
     else:
-        csr = importlib.import_module("torchbrain.kernels.check_event_csr")
+        csr = importlib.import_module("check_event_csr")
         RESULTS["event_csr"] = csr.run(check, log, sync, lambda: left(args.budget), dry_run=dry)
 
     # ------------------------------------------ 3c. STDP update on ELL tables (issue 5)
     if args.skip_stdp:
         RESULTS["stdp_ell"] = {"skipped": "--skip-stdp"}
     else:
-        stdp = importlib.import_module("torchbrain.kernels.check_stdp")
+        stdp = importlib.import_module("check_stdp")
         RESULTS["stdp_ell"] = stdp.run(check, log, sync, lambda: left(args.budget), dry_run=dry)
 
     # ------------------------------------------------------------------ 4. op benchmark
@@ -484,7 +471,7 @@ def main():
     if args.skip_graph:
         RESULTS["graph_capture"] = {"skipped": "--skip-graph"}
     else:
-        cgc = importlib.import_module("torchbrain.kernels.check_graph_capture")
+        cgc = importlib.import_module("check_graph_capture")
         RESULTS["graph_capture"] = cgc.run(check, log, sync, lambda: left(args.budget),
                                            dry_run=dry)
 

@@ -56,20 +56,18 @@ import torch
 
 from .. import environ
 from ..inputs import PoissonInput
-from ..models.microcircuit import (
-    _CHUNK,
+from ..models.microcircuit.connectivity import _CHUNK, _index_dtype, draw_synapse_values
+from ..models.microcircuit.initial_potentials import initial_potentials
+from ..models.microcircuit.parameters import (
     _NEURON,
     _TAU_SYN,
     POPULATIONS,
     PUBLISHED_RATES,
     MicrocircuitParameters,
-    StepAverageCUBA,
-    _index_dtype,
     check_microcircuit_arguments,
-    draw_synapse_values,
-    initial_potentials,
     microcircuit_parameters,
 )
+from ..models.microcircuit.synapse_output import StepAverageCUBA
 from ..neurons.lif import LIFRef
 from ..outputs import CUBA
 from ..state import ShortTermState

@@ -1,4 +1,4 @@
-"""Drivers: run a step function over time.
+"""Loops: run a step function over time.
 
 A simulation or a spiking network's forward pass is a step function applied ``T`` times. The
 drivers here run it and stack what it returns, the way ``brainstate.transform`` does, re-thought
@@ -57,9 +57,9 @@ from torch import nn
 from torch.utils import _pytree as pytree
 from torch.utils.checkpoint import checkpoint
 
-from . import environ
-from .state import ParamState, track_state_writes
-from .units import to_canonical
+from .. import environ
+from ..state import ParamState, track_state_writes
+from ..units import to_canonical
 
 __all__ = [
     "time_range",

@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import environ
-from .units import to_canonical
+from .. import environ
+from ..units import to_canonical
 
 __all__ = ["Monitor", "RateMonitor"]
 
@@ -146,7 +146,7 @@ class Monitor:
         index per name (names missing from it are kept whole).
     capacity : int, optional
         Preallocate room for this many records (see the memory notes of
-        :mod:`torchbrain.monitor`); more raises ``RuntimeError``.
+        :mod:`torchbrain.drivers.monitor`); more raises ``RuntimeError``.
     device : torch.device or str, optional
         Store the records on this device (e.g. ``"cpu"`` to keep GPU memory free). Default: the
         State's device.
@@ -401,7 +401,7 @@ class RateMonitor:
             raise TypeError(f"{who}: 'source' must be a module, a callable, a (module, "
                             f"attribute) pair or None, got {_describe(source)}")
         if dt is not None:
-            from .analysis import _scalar_ms
+            from ..analysis import _scalar_ms
 
             dt = _scalar_ms(dt, who, "dt")
         self.dt = dt
@@ -478,7 +478,7 @@ class RateMonitor:
         self._need_records()
         if not self.track_population:
             raise RuntimeError("RateMonitor: population_rate() needs track_population=True")
-        from .analysis import firing_rate
+        from ..analysis import firing_rate
 
         n = self._counts.shape[-1]
         pop = torch.stack(self._population).unsqueeze(-1) / n

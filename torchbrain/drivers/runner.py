@@ -11,8 +11,8 @@ The network is any module whose ``forward()`` (no argument, or a fixed input) ad
 and returns the spikes; the time ``t`` of each step is set in :mod:`torchbrain.environ` for it.
 
 On CUDA the chunk can also be captured once in a CUDA graph and replayed (``graph=``), which
-removes the remaining per-kernel launch cost: see :mod:`torchbrain.graph_capture` for how the
-States keep static addresses and how ``t`` reaches the graph.
+removes the remaining per-kernel launch cost: see :mod:`torchbrain.drivers.graph_capture` for how
+the States keep static addresses and how ``t`` reaches the graph.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import environ
+from .. import environ
+from ..state import ParamState
 from .graph_capture import CapturedChunk, GraphCaptureError, state_slots
-from .state import ParamState
-from .transform import ProgressBar, _as_progress_bar, _Progress
+from .loops import ProgressBar, _as_progress_bar, _Progress
 
 __all__ = ["NetworkRunner"]
 
@@ -66,16 +66,16 @@ class NetworkRunner:
         ``None``: capture the chunk in a CUDA graph when the network's States are on one CUDA
         device and the capture succeeds, else run the compiled chunk (as without graphs on the
         CPU; a chunk that cannot be captured, e.g. one that synchronises with the host, is
-        reported once through the logger ``torchbrain.runner`` at level INFO and not tried
+        reported once through the logger ``torchbrain.drivers.runner`` at level INFO and not tried
         again by this runner). ``True``: require the graph and raise
-        :class:`~torchbrain.graph_capture.GraphCaptureError` naming the module and the reason
-        when it cannot be used. ``False``: never.
+        :class:`~torchbrain.drivers.graph_capture.GraphCaptureError` naming the module and the
+        reason when it cannot be used. ``False``: never.
     graph_factory : callable, optional
         ``graph_factory(net, device)`` making the graph object (default
         :class:`torch.cuda.CUDAGraph` behind
-        :class:`~torchbrain.graph_capture.CUDAGraphBackend`). For tests:
-        :class:`~torchbrain.graph_capture.EmulatedGraph` gives the same memory semantics on the
-        CPU; with a factory given, the States' device is not checked.
+        :class:`~torchbrain.drivers.graph_capture.CUDAGraphBackend`). For tests:
+        :class:`~torchbrain.drivers.graph_capture.EmulatedGraph` gives the same memory semantics on
+        the CPU; with a factory given, the States' device is not checked.
 
     Attributes
     ----------

@@ -148,7 +148,7 @@ def first_step_at(time: float, dt: float) -> int:
     """Index of the first grid point ``i * dt`` at or after ``time`` (robust to rounding).
 
     A ratio within 1e-9 (relative) of a whole number is that number, the same rule as
-    :func:`torchbrain.transform.time_range` uses for the number of steps of a run.
+    :func:`torchbrain.drivers.loops.time_range` uses for the number of steps of a run.
     """
     if time == math.inf:
         return 2**62

@@ -13,7 +13,7 @@ Both evaluate the same closed forms on the time grid :math:`t_i = i\,\Delta t`; 
 :math:`i = \mathrm{round}(t/\Delta t)` (so a float32 ``t`` does not lose the phase of a long
 sinusoid) and a boundary :math:`T` (section end, window start, ...) is crossed at the first grid
 point :math:`i\,\Delta t \ge T`, computed in float64 with the rounding tolerance of
-:func:`torchbrain.transform.time_range`. Module and function therefore agree exactly.
+:func:`torchbrain.drivers.loops.time_range`. Module and function therefore agree exactly.
 
 Units: the signal keeps the kind of its amplitude argument and is returned as canonical numbers
 of that kind: a current in pA (the usual case, and the assumption for plain numbers), a voltage

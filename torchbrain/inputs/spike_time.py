@@ -65,7 +65,7 @@ class SpikeTime(Dynamics):
     >>> from torchbrain import u
     >>> from torchbrain.inputs import SpikeTime
     >>> import torch
-    >>> from torchbrain.transform import time_range
+    >>> from torchbrain.drivers.loops import time_range
     >>> src = SpikeTime(3, indices=[0, 2, 0], times=[1.0, 1.0, 2.5] * u.ms)
     >>> rows = []
     >>> with tb.environ.context(dt=0.5 * u.ms):

@@ -1,5 +1,6 @@
 """``torch.library`` custom ops: one per hot operation (pure-torch reference = CPU path)."""
 
+from .delayed_csr import delayed_csr_deliver
 from .event_csr import (
     csr_to_dense,
     event_csr_matvec,
@@ -14,4 +15,5 @@ __all__ = [
     "event_ell_matvec", "event_ell_matvec_reference", "event_csr_matvec",
     "event_csr_matvec_reference", "csr_to_dense", "event_dense_matvec",
     "event_dense_matvec_reference", "multistep_lif", "multistep_lif_reference", "surrogate_key",
+    "delayed_csr_deliver",
 ]
