@@ -38,10 +38,11 @@ Backward (:func:`multistep_lif_backward`), exact BPTT from the saved ``H``. With
 where :math:`\bar V_t` is the gradient of the post-reset potential. The surrogate derivative
 ``g`` is evaluated one of two ways:
 
-* inside the kernel, for the surrogates of :data:`FUSED_SURROGATES` (exact class match, see
-  :func:`fused_surrogate`): a ``constexpr`` id selects the formula and up to three constants
-  derived from the hyperparameters are scalar arguments, so the backward reads each ``H_t``
-  once and runs as one launch over all ``T`` steps. Each formula repeats the class's
+* inside the kernel, for the formulas of :data:`SURROGATE_FORMULAS` (the caller passes
+  ``fused=(formula, constants)``; :func:`torchbrain.ops.multistep_lif.fused_surrogate` matches
+  the surrogate classes exactly): a ``constexpr`` id selects the formula and up to three
+  constants derived from the hyperparameters are scalar arguments, so the backward reads each
+  ``H_t`` once and runs as one launch over all ``T`` steps. Each formula repeats the class's
   ``_grad`` operation by operation, with the same roundings as the torch ops it replaces
   (constants computed in float64 as in ``_grad``, then rounded to the data dtype like a Python
   scalar in torch; ``c / t`` as torch's ``reciprocal(t) * c``; no multiply-add contraction;
@@ -50,7 +51,7 @@ where :math:`\bar V_t` is the gradient of the post-reset potential. The surrogat
   (on the GPU libdevice's, within 2 ulp; ``tl.exp`` of float32 would be ``ex2.approx`` and
   lose ``|x| 2^{-24}`` relative);
 * otherwise (every other surrogate, user subclasses, a bare callable) with torch: the launcher
-  evaluates ``g`` (the surrogate's own ``surrogate_grad``) for a chunk of time steps at once
+  evaluates ``g`` (the ``surrogate_grad`` callable it is given) for a chunk of time steps at once
   and the kernel reads it, running the recurrence chunk by chunk and carrying :math:`\bar V`
   between chunks in an ``S``-sized buffer.
 
@@ -85,7 +86,6 @@ The launchers take CUDA tensors, or CPU tensors when Triton's interpreter is on
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 
 import torch
@@ -97,8 +97,7 @@ __all__ = [
     "multistep_lif_forward",
     "multistep_lif_backward",
     "block_size",
-    "fused_surrogate",
-    "FUSED_SURROGATES",
+    "SURROGATE_FORMULAS",
     "SUPPORTED_DTYPES",
 ]
 
@@ -115,12 +114,6 @@ INTERPRETER_BLOCK = 1024
 #: Elements (time steps x state) of the surrogate derivative evaluated per backward chunk
 #: (torch pre-pass only; a surrogate evaluated in the kernel needs no buffer and no chunks).
 BACKWARD_CHUNK_ELEMS = 1 << 24
-#: Classes of :mod:`torchbrain.surrogate` whose derivative the backward kernel computes itself.
-FUSED_SURROGATES = (
-    "ReluGrad", "Sigmoid", "Arctan", "SuperSpike", "InvSquareGrad", "GaussianGrad",
-    "PiecewiseQuadratic", "PiecewiseLeakyRelu", "LeakyRelu", "SoftSign", "ERF", "PiecewiseExp",
-    "SlayerGrad", "NonzeroSignLog", "LogTailedRelu",
-)
 
 # Surrogate ids of the backward kernel (its SURROGATE constexpr); 0: g is read from the torch
 # pre-pass. (Globals read inside @triton.jit must be tl.constexpr.)
@@ -139,6 +132,21 @@ _PIECEWISE_EXP = tl.constexpr(11)
 _SLAYER = tl.constexpr(12)
 _NONZERO_SIGN_LOG = tl.constexpr(13)
 _LOG_TAILED_RELU = tl.constexpr(14)
+
+#: The surrogate derivatives the backward kernel computes itself, by formula name (the callers'
+#: ``fused=(name, constants)``; :func:`torchbrain.ops.multistep_lif.fused_surrogate` maps the
+#: classes of :mod:`torchbrain.surrogate` onto them). The constants c0, c1, c2 of each formula
+#: are those of ``_surrogate_grad`` below.
+SURROGATE_FORMULAS = {
+    "relu_grad": int(_RELU_GRAD.value), "sigmoid": int(_SIGMOID.value),
+    "arctan": int(_ARCTAN.value), "inv_square": int(_INV_SQUARE.value),
+    "gaussian": int(_GAUSSIAN.value), "piecewise_quadratic": int(_PIECEWISE_QUADRATIC.value),
+    "piecewise_leaky_relu": int(_PIECEWISE_LEAKY_RELU.value),
+    "leaky_relu": int(_LEAKY_RELU.value), "soft_sign": int(_SOFT_SIGN.value),
+    "erf": int(_ERF.value), "piecewise_exp": int(_PIECEWISE_EXP.value),
+    "slayer": int(_SLAYER.value), "nonzero_sign_log": int(_NONZERO_SIGN_LOG.value),
+    "log_tailed_relu": int(_LOG_TAILED_RELU.value),
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,7 +189,7 @@ def _clamp_min_zero(x):
 def _surrogate_grad(z, c0, c1, c2, one, SURROGATE: tl.constexpr, LIBDEVICE: tl.constexpr):
     """g(z) of the surrogate SURROGATE, operation by operation as its `_grad` in torch.
 
-    c0, c1, c2: the constants of `fused_surrogate` in the data dtype; `one`: 1 in that dtype
+    c0, c1, c2: the constants of the caller's `fused=` in the data dtype; `one`: 1 in that dtype
     (for the reciprocals: torch evaluates `c / t` as `reciprocal(t) * c`)."""
     if SURROGATE == _RELU_GRAD:  # alpha max(width - |z|, 0); c = alpha, width
         g = c0 * _clamp_min_zero(c1 - tl.abs(z))
@@ -485,60 +493,6 @@ def multistep_lif_forward(x: torch.Tensor, v0: torch.Tensor, decay: torch.Tensor
     return spikes, v, h
 
 
-@functools.cache
-def _fused_table() -> dict[type, tuple[int, Callable]]:
-    """Surrogate class -> (kernel id, hyperparameters -> the kernel's constants c0, c1, c2).
-
-    The constants are computed in float64 exactly as the class's ``_grad`` computes them in
-    Python (``0.5 * math.pi * alpha`` is ``(0.5 * pi) * alpha`` there too); the kernel then
-    rounds them to the data dtype, as torch rounds a Python scalar.
-    """
-    from torchbrain import surrogate as sg
-
-    table = {
-        sg.ReluGrad: (_RELU_GRAD, lambda s: (s.alpha, s.width)),
-        sg.Sigmoid: (_SIGMOID, lambda s: (s.alpha,)),
-        sg.Arctan: (_ARCTAN, lambda s: (0.5 * s.alpha, 0.5 * math.pi * s.alpha)),
-        sg.SuperSpike: (_INV_SQUARE, lambda s: (s.alpha,)),
-        sg.InvSquareGrad: (_INV_SQUARE, lambda s: (s.alpha,)),
-        sg.GaussianGrad: (_GAUSSIAN, lambda s: (s.sigma, sg._SQRT_2PI * s.sigma, s.alpha)),
-        sg.PiecewiseQuadratic: (_PIECEWISE_QUADRATIC, lambda s: (s.alpha, s.alpha * s.alpha)),
-        sg.PiecewiseLeakyRelu: (_PIECEWISE_LEAKY_RELU, lambda s: (s.c, s.w, 1.0 / s.w)),
-        sg.LeakyRelu: (_LEAKY_RELU, lambda s: (s.alpha, s.beta)),
-        sg.SoftSign: (_SOFT_SIGN, lambda s: (s.alpha,)),
-        sg.ERF: (_ERF, lambda s: (s.alpha, s.alpha / sg._SQRT_PI)),
-        sg.PiecewiseExp: (_PIECEWISE_EXP, lambda s: (-s.alpha, 0.5 * s.alpha)),
-        sg.SlayerGrad: (_SLAYER, lambda s: (-s.alpha,)),
-        sg.NonzeroSignLog: (_NONZERO_SIGN_LOG, lambda s: (1.0 / s.alpha,)),
-        sg.LogTailedRelu: (_LOG_TAILED_RELU, lambda s: (s.alpha,)),
-    }
-    return {cls: (int(sid.value), constants) for cls, (sid, constants) in table.items()}
-
-
-def fused_surrogate(surrogate) -> tuple[int, tuple[float, float, float]] | None:
-    """How the backward kernel would evaluate ``surrogate``'s derivative.
-
-    Parameters
-    ----------
-    surrogate : Surrogate or callable
-        What :func:`multistep_lif_backward` is given.
-
-    Returns
-    -------
-    (int, tuple of 3 float) or None
-        The kernel's surrogate id and its three constants (float64, unused ones 0) when
-        ``surrogate`` is an instance of exactly one of the classes of
-        :data:`FUSED_SURROGATES` (a subclass may redefine ``_grad``, so it is not matched);
-        ``None`` when ``g`` is evaluated with torch before the kernel.
-    """
-    entry = _fused_table().get(type(surrogate))
-    if entry is None:
-        return None
-    sid, constants = entry
-    values = tuple(float(c) for c in constants(surrogate))
-    return sid, values + (0.0,) * (3 - len(values))
-
-
 def _time_slices(grad: torch.Tensor | None, shape: torch.Size):
     """``(tensor, step)``: a time-invariant gradient as one slice with step 0, else contiguous."""
     if grad is None:
@@ -554,7 +508,8 @@ def multistep_lif_backward(grad_spikes: torch.Tensor | None, grad_v: torch.Tenso
                            grad_h: torch.Tensor | None, h: torch.Tensor, v0: torch.Tensor,
                            x: torch.Tensor | None, decay: torch.Tensor, gain: torch.Tensor,
                            v_th: torch.Tensor, v_reset: torch.Tensor, hard_reset: bool,
-                           detach_reset: bool, surrogate, needs, *,
+                           detach_reset: bool, surrogate_grad: Callable | None, needs, *,
+                           fused: tuple[str, tuple[float, ...]] | None = None,
                            block: int | None = None,
                            chunk_elems: int | None = None):
     """Exact BPTT of the op from the saved pre-reset potentials ``h``.
@@ -576,13 +531,16 @@ def multistep_lif_backward(grad_spikes: torch.Tensor | None, grad_v: torch.Tenso
         The forward's parameters (broadcastable to ``S``).
     hard_reset, detach_reset : bool
         The forward's reset flags.
-    surrogate : Surrogate or callable
-        The spike function, for its derivative ``g`` at ``z = (h - v_th) / (v_th - v_reset)``:
-        computed inside the kernel when :func:`fused_surrogate` knows it (one launch, ``h``
-        read once); otherwise ``surrogate.surrogate_grad`` (or ``surrogate`` itself, a
-        callable ``z -> g(z)``) is evaluated with torch, chunk by chunk, before the kernel.
+    surrogate_grad : callable or None
+        ``z -> g(z)``, the derivative of the spike function at ``z = (h - v_th) /
+        (v_th - v_reset)``, evaluated with torch, chunk by chunk, before the kernel; not used
+        (may be ``None``) when ``fused`` is given.
     needs : sequence of 6 bool
         Which gradients to compute: ``x, v0, decay, gain, v_th, v_reset``.
+    fused : (str, tuple of float), optional
+        ``(formula, constants)``: compute ``g`` inside the kernel instead (one launch, ``h`` read
+        once) with the formula of :data:`SURROGATE_FORMULAS` and up to three constants
+        (float64, rounded to the data dtype in the kernel).
     block : int, optional
         State elements per program (default :func:`block_size`).
     chunk_elems : int, optional
@@ -624,20 +582,27 @@ def multistep_lif_backward(grad_spikes: torch.Tensor | None, grad_v: torch.Tenso
         x_c = x.contiguous() if n_gain else h
         v0_c = v0.to(dtype).contiguous()
         block, options = _launch_options(S, device, block, fp_fusion=False)
-        fused = fused_surrogate(surrogate)
         if fused is None:
+            if surrogate_grad is None:
+                raise ValueError("torchbrain.kernels.multistep_lif: give 'surrogate_grad' or "
+                                 "'fused', got neither")
             sid, constants = int(_PREPASS.value), (0.0, 0.0, 0.0)
-            evaluate = getattr(surrogate, "surrogate_grad", surrogate)
             chunk = max(1, min(T, (chunk_elems or BACKWARD_CHUNK_ELEMS) // S))
         else:
-            sid, constants = fused
+            formula, values = fused
+            if formula not in SURROGATE_FORMULAS or len(values) > 3:
+                raise ValueError(f"torchbrain.kernels.multistep_lif: 'fused' must be (one of "
+                                 f"{sorted(SURROGATE_FORMULAS)}, up to 3 constants), got "
+                                 f"{fused!r}")
+            sid = SURROGATE_FORMULAS[formula]
+            constants = tuple(float(c) for c in values) + (0.0,) * (3 - len(values))
             chunk = T
         libdevice_exp = not _interpreted()
         for t1 in range(T, 0, -chunk):
             t0 = max(0, t1 - chunk)
             if fused is None:
                 z = (h[t0:t1] - v_th) / span
-                sg = torch.broadcast_to(evaluate(z), z.shape).to(dtype).contiguous()
+                sg = torch.broadcast_to(surrogate_grad(z), z.shape).to(dtype).contiguous()
                 del z
             else:
                 sg = h  # not read

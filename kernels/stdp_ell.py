@@ -1,6 +1,6 @@
 r"""Triton kernels for the STDP update of a fixed fan-out (ELL) table, with its launcher.
 
-The op (``torchbrain::stdp_ell_update_`` in :mod:`torchbrain.functional.stdp`) changes, in place,
+The op (``torchbrain::stdp_ell_update_`` in :mod:`torchbrain.ops.stdp`) changes, in place,
 the per-synapse weights ``w`` ``(n_pre, K)`` of a table whose synapse ``(i, k)`` ends on
 ``j = idx[i, k]``, for spikes ``s`` and traces ``x`` of shape ``(batch, n)`` on both sides (the
 traces already decayed to this step, without this step's spikes). Two passes, in this order:
@@ -39,7 +39,7 @@ Three kernels (four launches with the counter's memset), none of which the host 
 3. ``_potentiate_kernel`` -- the transposed (post -> pre) traversal: a fixed grid strides over
    the active-column list in tiles of ``BLOCK_C`` columns; each tile walks the longest of its
    columns' CSR segments (``post_slots[indptr[j]:indptr[j + 1]]``, from :func:`torchbrain.
-   functional.stdp.ell_post_csr`) in chunks of ``BLOCK_S`` slots, gathers ``x_pre`` at the
+   ops.stdp.ell_post_csr`) in chunks of ``BLOCK_S`` slots, gathers ``x_pre`` at the
    synapses' rows ``slot // K`` and changes the weights at ``slot``. The CSR lists every synapse
    once, so again one lane per synapse and no atomics.
 
@@ -350,7 +350,7 @@ def stdp_ell_update_(weight: torch.Tensor, indices: torch.Tensor, post_indptr: t
                      block_s: int | None = None) -> None:
     """The op ``torchbrain::stdp_ell_update_`` with the kernels: changes ``weight`` in place.
 
-    Same arguments and contract as the op (:func:`torchbrain.functional.stdp.stdp_ell_update`
+    Same arguments and contract as the op (:func:`torchbrain.ops.stdp.stdp_ell_update`
     documents them); ``weight`` must be contiguous, float32 or float64. The keywords tune the
     launches (tests use small values to exercise striding and ragged tiles): ``programs`` fixes
     both update grids (default: ``PROGRAMS_PER_SM`` per multiprocessor, never more than the

@@ -94,12 +94,14 @@ def incoming(h, v, pattern, seed=1):
 
 def kernel_backward(K, grads, out, args, hard, detach, spk, needs, prepass=False, **config):
     """The kernel launcher's gradients, finished as the op's CUDA glue does. ``prepass``: give
-    the launcher ``spk.surrogate_grad`` (a plain callable: evaluated with torch before the
-    kernel) instead of ``spk`` (computed inside the kernel when the class is known)."""
+    the launcher only ``spk.surrogate_grad`` (evaluated with torch before the kernel), not the
+    formula of :func:`~torchbrain.ops.multistep_lif.fused_surrogate` (computed inside the
+    kernel when the class is known)."""
     x, v0, decay, gain, v_th, v_reset = args
     h = out[2]
+    fused = None if prepass else ops.fused_surrogate(spk)
     raw = K.multistep_lif_backward(*grads, h, v0, x, decay, gain, v_th, v_reset, hard, detach,
-                                   spk.surrogate_grad if prepass else spk, needs, **config)
+                                   spk.surrogate_grad, needs, fused=fused, **config)
     return ops._backward_outputs(raw, needs, (h, v0, decay, gain, v_th, v_reset))
 
 
@@ -318,7 +320,7 @@ def test_backward_time_chunks_do_not_change_the_result(K, chunk_steps):
     """The torch pre-pass evaluates the surrogate derivative a chunk of steps at a time and the
     recurrence is carried between chunks through a buffer: bit-identical to one chunk."""
     spk = tb.surrogate.MultiGaussianGrad()
-    assert K.fused_surrogate(spk) is None  # not computed in the kernel: the pre-pass
+    assert ops.fused_surrogate(spk) is None  # not computed in the kernel: the pre-pass
     args = make_case(T=11, state=(2, 13), seed=9)
     out = ops._multistep_lif_torch(*cpu(args), True)
     out = tuple(t.to(DEVICE) for t in out)
@@ -418,8 +420,8 @@ def kernel_surrogate_grad(K, spk, z):
     # far tail: 1 / (1 + inf) = 0, as in torch)
     with numpy.errstate(over="ignore"):
         dx = K.multistep_lif_backward(torch.ones_like(h), None, None, h, torch.zeros_like(z),
-                                      None, 0 * one, one, 0 * one, -one, False, True, spk,
-                                      NEED_SETS["x"])[0]
+                                      None, 0 * one, one, 0 * one, -one, False, True, None,
+                                      NEED_SETS["x"], fused=ops.fused_surrogate(spk))[0]
     return dx.reshape(-1)
 
 
@@ -436,7 +438,7 @@ def test_kernel_surrogates_equal_surrogate_grad(K, name):
     cls = getattr(tb.surrogate, name)
     for hparams, dtype in itertools.product(SURROGATE_CASES[name], (torch.float32, F64)):
         spk = cls(**hparams)
-        assert K.fused_surrogate(spk) is not None, spk
+        assert ops.fused_surrogate(spk) is not None, spk
         z = surrogate_grid(spk, dtype)
         got = kernel_surrogate_grad(K, spk, z).cpu()
         want = spk.surrogate_grad(z.cpu())
@@ -488,17 +490,19 @@ def test_surrogate_selection_by_exact_class(K):
     """Which surrogates the kernel computes: the listed classes by exact type (aliases too), not
     subclasses or callables, with the hyperparameters turned into the constants of ``_grad``."""
     sur = tb.surrogate
-    assert set(K.FUSED_SURROGATES) == set(SURROGATE_CASES)
-    assert {type(getattr(sur, n)()) for n in K.FUSED_SURROGATES} == set(K._fused_table())
-    ids = {n: K.fused_surrogate(getattr(sur, n)())[0] for n in K.FUSED_SURROGATES}
-    assert ids["SuperSpike"] == ids["InvSquareGrad"]  # one formula
-    assert len(set(ids.values())) == len(ids) - 1 and 0 not in ids.values()  # 0: pre-pass
-    assert K.fused_surrogate(sur.Arctan(1.7))[1] == (0.5 * 1.7, 0.5 * math.pi * 1.7, 0.0)
-    assert K.fused_surrogate(sur.ReluGrad())[1] == (0.3, 1.0, 0.0)
-    assert K.fused_surrogate(sur.FastSigmoid(2.0)) == K.fused_surrogate(sur.SuperSpike(2.0))
+    assert set(ops.FUSED_SURROGATES) == set(SURROGATE_CASES)
+    assert {type(getattr(sur, n)()) for n in ops.FUSED_SURROGATES} == set(ops._fused_table())
+    formulas = {n: ops.fused_surrogate(getattr(sur, n)())[0] for n in ops.FUSED_SURROGATES}
+    assert formulas["SuperSpike"] == formulas["InvSquareGrad"]  # one formula
+    assert set(formulas.values()) == set(K.SURROGATE_FORMULAS)  # every formula is reached
+    assert len(set(formulas.values())) == len(formulas) - 1
+    assert 0 not in K.SURROGATE_FORMULAS.values()  # 0: the pre-pass
+    assert ops.fused_surrogate(sur.Arctan(1.7))[1] == (0.5 * 1.7, 0.5 * math.pi * 1.7, 0.0)
+    assert ops.fused_surrogate(sur.ReluGrad())[1] == (0.3, 1.0, 0.0)
+    assert ops.fused_surrogate(sur.FastSigmoid(2.0)) == ops.fused_surrogate(sur.SuperSpike(2.0))
     for other in (_ReluGradVariant(), sur.ReluGrad().surrogate_grad, sur.MultiGaussianGrad(),
                   sur.S2NN(), sur.QPseudoSpike(), lambda z: z):
-        assert K.fused_surrogate(other) is None, other
+        assert ops.fused_surrogate(other) is None, other
     # the subclass goes through the torch pre-pass, with its own formula
     spk = _ReluGradVariant(alpha=0.5)
     args = make_case(T=6, state=(2, 9), dtype=F64, seed=8)
@@ -594,6 +598,7 @@ from triton.compiler import ASTSource
 
 from torchbrain import surrogate as sur
 from torchbrain.kernels import multistep_lif as K
+from torchbrain.ops import multistep_lif as ops
 
 assert not K._forward_kernel.__class__.__name__.startswith("Interpreted")
 TARGET = GPUTarget("cuda", 90, 32)
@@ -603,7 +608,8 @@ BWD = ("h_ptr", "sg_ptr", "gs_ptr", "gh_ptr", "x_ptr", "v0_ptr", "a_ptr", "b_ptr
        "acc_r_ptr")
 FLAGS = dict(SURROGATE=0, LIBDEVICE=True, HAS_GS=True, HAS_GH=True, HARD=False, DETACH=False,
              NEED_X=True, NEED_A=True, NEED_B=True, NEED_TH_RESET=True, BLOCK=512)
-IDS = {n: K.fused_surrogate(getattr(sur, n)())[0] for n in K.FUSED_SURROGATES}
+IDS = {n: K.SURROGATE_FORMULAS[ops.fused_surrogate(getattr(sur, n)())[0]]
+       for n in ops.FUSED_SURROGATES}
 WITH_EXP = {"Sigmoid", "GaussianGrad", "ERF", "PiecewiseExp", "SlayerGrad"}
 NO_EXP_IDS = {0} | {i for n, i in IDS.items() if n not in WITH_EXP}
 

@@ -13,7 +13,7 @@ import torch
 import torchbrain as tb
 from torchbrain import u
 from torchbrain.comm.fixed_num import EventFixedProb
-from torchbrain.functional import stdp as F
+from torchbrain.ops import stdp as F
 from torchbrain.outputs import COBA, CUBA
 from torchbrain.plasticity.stdp import DenseSTDP, FixedNumConnSTDP
 from torchbrain.projections.align_post import AlignPostProj

@@ -123,10 +123,11 @@ def _note_state_write(module: nn.Module, name: str) -> None:
 
 
 def _owners(net: nn.Module):
-    from .module import Module
-
+    # A State owner is a module that keeps the registry of its States' kinds, ``_state_kinds``
+    # (every torchbrain.module.Module does): read by that mark, not by class, so that this
+    # file stays below module.py (which builds on the State kinds defined here).
     for prefix, mod in net.named_modules(remove_duplicate=True):
-        if isinstance(mod, Module):
+        if isinstance(mod.__dict__.get("_state_kinds"), dict):
             yield prefix, mod
 
 

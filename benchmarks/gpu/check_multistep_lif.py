@@ -186,16 +186,18 @@ def run(check, log, sync, left, dry_run: bool = False, reps: int = 7, warmup: in
 
     def backward_pair(args, out, grads, hard, detach, spk, needs, dtype, prepass=False,
                       **config):
-        """(kernel launcher, torch path) gradients; ``prepass``: hand the launcher the plain
-        callable ``spk.surrogate_grad`` (torch pre-pass) instead of ``spk`` (computed in the
-        kernel when :func:`fused_surrogate` knows the class)."""
+        """(kernel launcher, torch path) gradients; ``prepass``: hand the launcher only
+        ``spk.surrogate_grad`` (torch pre-pass), not the formula that ``ops.fused_surrogate``
+        gives a known class (computed in the kernel)."""
         x, v0, decay, gain, v_th, v_reset = args
         h = out[2]
         key, hparams = ops.surrogate_key(spk)
         like = (h, v0, decay, gain, v_th, v_reset)
         kern = ops._backward_outputs(
             K.multistep_lif_backward(*grads, h, v0, x, decay, gain, v_th, v_reset, hard, detach,
-                                     spk.surrogate_grad if prepass else spk, needs, **config),
+                                     spk.surrogate_grad, needs,
+                                     fused=None if prepass else ops.fused_surrogate(spk),
+                                     **config),
             needs, like)
         torch_ = ops._multistep_lif_backward_torch(*grads, h, v0, x, decay, gain, v_th, v_reset,
                                                    hard, detach, key, hparams, needs)
@@ -255,7 +257,7 @@ def run(check, log, sync, left, dry_run: bool = False, reps: int = 7, warmup: in
                 assert torch.equal(pp, c), "time chunking changed the result"
             # in the kernel vs torch pre-pass: bit-identical expected without exp (the same
             # roundings, no contraction); reported, not asserted (torch's CUDA ops decide)
-            name = type(spk).__name__ + ("" if K.fused_surrogate(spk) else " (pre-pass both)")
+            name = type(spk).__name__ + ("" if ops.fused_surrogate(spk) else " (pre-pass both)")
             bit_equal[name] = statistics.fmean(bit_share(k, pp) for k, pp in zip(kern, pre,
                                                                                  strict=True))
         results["checks"]["backward_float32_worst_rel_err"] = worst
@@ -264,7 +266,7 @@ def run(check, log, sync, left, dry_run: bool = False, reps: int = 7, warmup: in
             f"torch pre-pass: {bit_equal}")
 
     with check("msl surrogate derivatives in the kernel vs surrogate_grad on the CPU"):
-        results["checks"]["surrogates_in_kernel"] = _surrogate_check(torch, K, sur, dev)
+        results["checks"]["surrogates_in_kernel"] = _surrogate_check(torch, K, ops, sur, dev)
         log("   max error in eps (exp-free formulas must be 0):",
             results["checks"]["surrogates_in_kernel"])
 
@@ -318,7 +320,7 @@ def run(check, log, sync, left, dry_run: bool = False, reps: int = 7, warmup: in
     return results
 
 
-def _surrogate_check(torch, K, sur, dev) -> dict:
+def _surrogate_check(torch, K, ops, sur, dev) -> dict:
     """g(z) of every surrogate the backward kernel computes, against the class's
     ``surrogate_grad`` evaluated with torch on the CPU (independent of the GPU's libraries).
 
@@ -334,7 +336,7 @@ def _surrogate_check(torch, K, sur, dev) -> dict:
 
     with_exp = {"Sigmoid", "GaussianGrad", "ERF", "PiecewiseExp", "SlayerGrad"}
     report = {}
-    for name in K.FUSED_SURROGATES:
+    for name in ops.FUSED_SURROGATES:
         cls = getattr(sur, name)
         worst = 0.0
         for scale in (1.0, 1.37):
@@ -351,8 +353,9 @@ def _surrogate_check(torch, K, sur, dev) -> dict:
                 with numpy.errstate(over="ignore"):  # the interpreter: Sigmoid's exp -> inf
                     got = K.multistep_lif_backward(
                         torch.ones_like(h), None, None, h, torch.zeros_like(h[0]), None,
-                        0 * one, one, 0 * one, -one, False, True, spk,
-                        [True, False, False, False, False, False])[0].reshape(-1).cpu()
+                        0 * one, one, 0 * one, -one, False, True, None,
+                        [True, False, False, False, False, False],
+                        fused=ops.fused_surrogate(spk))[0].reshape(-1).cpu()
                 want = spk.surrogate_grad(z)
                 eps = torch.finfo(dtype).eps
                 if name not in with_exp:
@@ -377,7 +380,6 @@ def _layer_benchmark(torch, kernels, ops, log, sync, left, dry_run, dev, reps, w
     from torchbrain import reset_all_states
     from torchbrain.training import MultiStepLIF
 
-    K = importlib.import_module("torchbrain.kernels.multistep_lif")
     rows: list[dict] = []
     if left() < 60:
         log(f"   layer benchmark skipped: {left():.0f}s of budget left")
@@ -407,12 +409,12 @@ def _layer_benchmark(torch, kernels, ops, log, sync, left, dry_run, dev, reps, w
     @contextlib.contextmanager
     def surrogate_prepass():
         """Make the launcher evaluate every surrogate with torch (the path before v2)."""
-        real = K.fused_surrogate
-        K.fused_surrogate = lambda surrogate: None
+        real = ops.fused_surrogate
+        ops.fused_surrogate = lambda surrogate: None
         try:
             yield
         finally:
-            K.fused_surrogate = real
+            ops.fused_surrogate = real
 
     @contextlib.contextmanager
     def kernels_disabled(flag):
@@ -486,7 +488,7 @@ def _layer_benchmark(torch, kernels, ops, log, sync, left, dry_run, dev, reps, w
                 row = {"N": N, "B": B, "T": T, "matmul": "tf32" if tf32 else "fp32"}
                 # which path the backward takes for the layer's surrogate
                 row["surrogate"] = repr(lif.spk_fun)
-                row["surrogate_in_kernel"] = K.fused_surrogate(lif.spk_fun) is not None
+                row["surrogate_in_kernel"] = ops.fused_surrogate(lif.spk_fun) is not None
                 row["linear_s"] = timed(linear_only)
                 row["linear_lif_kernels_s"] = timed(linear_lif)
                 with kernels_disabled(True):

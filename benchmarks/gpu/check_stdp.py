@@ -66,7 +66,7 @@ def run(check, log, sync, left, dry_run: bool = False, reps: int = 30, warmup: i
     """
     import torch
 
-    F = importlib.import_module("torchbrain.functional.stdp")
+    F = importlib.import_module("torchbrain.ops.stdp")
     K = importlib.import_module("torchbrain.kernels.stdp_ell")
     if dry_run and not K._interpreted():
         raise RuntimeError("check_stdp: the dry run needs the kernels imported with "

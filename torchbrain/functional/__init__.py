@@ -8,12 +8,11 @@ from . import (
     lif,
     quadratic_if,
     reduced,
-    stdp,
     synapses,
     synaptic_lif,
 )
 from .integrators import decay_factor, exp_euler_linear, exprel
 
 __all__ = ["lif", "exp_if", "quadratic_if", "gif", "synaptic_lif", "synapses",
-           "hh", "izhikevich", "reduced", "stdp", "exprel",
+           "hh", "izhikevich", "reduced", "exprel",
            "exp_euler_linear", "decay_factor"]

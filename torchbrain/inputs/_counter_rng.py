@@ -44,6 +44,7 @@ import numbers
 
 import torch
 
+from ..ops.fusion_boundary import fusion_boundary
 from ..state import LongTermState
 
 __all__ = ["counter_bits", "counter_uniform", "counter_normal", "draw_seed", "RandomStream"]
@@ -67,16 +68,6 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-@torch.library.custom_op("torchbrain::counter_rng_boundary", mutates_args=())
-def _boundary(x: torch.Tensor) -> torch.Tensor:
-    return x.clone()
-
-
-@_boundary.register_fake
-def _(x):
-    return torch.empty_like(x)
-
-
 def _mixed(x: torch.Tensor) -> torch.Tensor:
     """:func:`_mix32` of ``x``, kept as a buffer of its own under ``torch.compile``.
 
@@ -84,10 +75,11 @@ def _mixed(x: torch.Tensor) -> torch.Tensor:
     the finalizer reads its input twice (``x ^ (x >> 16)``, the split multiply), so the nested
     rounds of the hash grew into an expression tree that doubles per step: one draw took 15-40 s
     to compile, a chunk of network steps with a Poisson input minutes. An opaque identity op
-    after each round (one copy) caps the tree at one round; eager code skips it.
+    after each round (:func:`torchbrain.ops.fusion_boundary`, one copy) caps the tree at one
+    round; eager code skips it.
     """
     y = _mix32(x)
-    return _boundary(y) if torch.compiler.is_compiling() else y
+    return fusion_boundary(y) if torch.compiler.is_compiling() else y
 
 
 def counter_bits(seed: torch.Tensor, counter: torch.Tensor, shape, stream: int = 0,

@@ -1,5 +1,6 @@
 """``torch.library`` custom ops: one per hot operation (pure-torch reference = CPU path)."""
 
+from . import stdp
 from .delayed_csr import delayed_csr_deliver
 from .event_csr import (
     csr_to_dense,
@@ -9,11 +10,12 @@ from .event_csr import (
     event_dense_matvec_reference,
 )
 from .event_ell import event_ell_matvec, event_ell_matvec_reference
+from .fusion_boundary import fusion_boundary
 from .multistep_lif import multistep_lif, multistep_lif_reference, surrogate_key
 
 __all__ = [
     "event_ell_matvec", "event_ell_matvec_reference", "event_csr_matvec",
     "event_csr_matvec_reference", "csr_to_dense", "event_dense_matvec",
     "event_dense_matvec_reference", "multistep_lif", "multistep_lif_reference", "surrogate_key",
-    "delayed_csr_deliver",
+    "delayed_csr_deliver", "fusion_boundary", "stdp",
 ]

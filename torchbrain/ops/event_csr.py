@@ -47,9 +47,9 @@ The dense op has no kernel: it runs the pure-torch path on every device.
 
 from __future__ import annotations
 
-import importlib
-
 import torch
+
+from ._dispatch import register_cuda
 
 __all__ = [
     "event_csr_matvec",
@@ -81,17 +81,8 @@ def event_csr_matvec_reference(spikes, indptr, indices, weights, n_post: int) ->
     return spikes @ csr_to_dense(indptr, indices, weights, n_post, dtype=spikes.dtype)
 
 
-def _triton_module():
-    """``torchbrain.kernels.event_csr`` when the Triton kernels can be used, else ``None``."""
-    from torchbrain import kernels
-
-    if not kernels.available():
-        return None
-    # by its full name: the package's lazy attribute list need not know this module
-    return importlib.import_module("torchbrain.kernels.event_csr")
-
-
-def _kernel_supports(spikes: torch.Tensor, indptr: torch.Tensor, indices: torch.Tensor) -> bool:
+def _kernel_supports(spikes: torch.Tensor, indptr: torch.Tensor, indices: torch.Tensor,
+                     *_) -> bool:
     index_dtypes = (torch.int32, torch.int64)
     return (spikes.is_floating_point() and indptr.dtype in index_dtypes
             and indices.dtype in index_dtypes)
@@ -137,14 +128,8 @@ def _event_csr_matvec(
     return _event_csr_matvec_torch(spikes, indptr, indices, weights, n_post)
 
 
-@_event_csr_matvec.register_kernel("cuda")
-def _event_csr_matvec_cuda(spikes, indptr, indices, weights, n_post):
-    # Decided per call (not traced): the op is opaque to torch.compile, so the env switch in
-    # torchbrain.kernels takes effect without recompiling.
-    triton_impl = _triton_module() if _kernel_supports(spikes, indptr, indices) else None
-    if triton_impl is None:
-        return _event_csr_matvec_torch(spikes, indptr, indices, weights, n_post)
-    return triton_impl.event_csr_matvec(spikes, indptr, indices, weights, n_post)
+_event_csr_matvec_cuda = register_cuda(
+    _event_csr_matvec, "event_csr", "event_csr_matvec", _event_csr_matvec_torch, _kernel_supports)
 
 
 @_event_csr_matvec.register_fake
@@ -201,22 +186,26 @@ def _event_csr_matvec_backward(
     weights: torch.Tensor, need_spikes: bool, need_weights: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients to ``spikes`` and ``weights``; an empty tensor stands for one not asked for."""
+    return _event_csr_matvec_backward_torch(grad_out, spikes, indptr, indices, weights,
+                                            need_spikes, need_weights)
+
+
+def _event_csr_matvec_backward_torch(grad_out, spikes, indptr, indices, weights, need_spikes,
+                                     need_weights):
     grads = _csr_backward_torch(grad_out, spikes, indptr, indices, weights, need_spikes,
                                 need_weights)
     return _csr_backward_outputs(*grads, spikes, weights)
 
 
-@_event_csr_matvec_backward.register_kernel("cuda")
-def _event_csr_matvec_backward_cuda(grad_out, spikes, indptr, indices, weights, need_spikes,
-                                    need_weights):
-    triton_impl = _triton_module() if _kernel_supports(spikes, indptr, indices) else None
-    if triton_impl is None:
-        grads = _csr_backward_torch(grad_out, spikes, indptr, indices, weights, need_spikes,
-                                    need_weights)
-    else:
-        grads = triton_impl.event_csr_matvec_backward(grad_out, spikes, indptr, indices, weights,
-                                                      need_spikes, need_weights)
+def _launch_backward(K, grad_out, spikes, indptr, indices, weights, need_spikes, need_weights):
+    grads = K.event_csr_matvec_backward(grad_out, spikes, indptr, indices, weights, need_spikes,
+                                        need_weights)
     return _csr_backward_outputs(*grads, spikes, weights)
+
+
+_event_csr_matvec_backward_cuda = register_cuda(
+    _event_csr_matvec_backward, "event_csr", _launch_backward, _event_csr_matvec_backward_torch,
+    lambda grad_out, spikes, indptr, indices, *_: _kernel_supports(spikes, indptr, indices))
 
 
 @_event_csr_matvec_backward.register_fake

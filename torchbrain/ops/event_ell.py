@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import torch
 
+from ._dispatch import register_cuda
+
 __all__ = ["event_ell_matvec", "event_ell_matvec_reference"]
 
 
@@ -41,16 +43,7 @@ def event_ell_matvec_reference(spikes, indices, weights, n_post: int) -> torch.T
     return spikes @ dense
 
 
-def _triton_module():
-    """``torchbrain.kernels.event_ell`` when the Triton kernels can be used, else ``None``."""
-    from torchbrain import kernels
-
-    if not kernels.available():
-        return None
-    return kernels.event_ell
-
-
-def _kernel_supports(spikes: torch.Tensor, indices: torch.Tensor) -> bool:
+def _kernel_supports(spikes: torch.Tensor, indices: torch.Tensor, *_) -> bool:
     return spikes.is_floating_point() and indices.dtype in (torch.int32, torch.int64)
 
 
@@ -84,14 +77,8 @@ def _event_ell_matvec(
     return _event_ell_matvec_torch(spikes, indices, weights, n_post)
 
 
-@_event_ell_matvec.register_kernel("cuda")
-def _event_ell_matvec_cuda(spikes, indices, weights, n_post):
-    # Decided per call (not traced): the op is opaque to torch.compile, so the env switch in
-    # torchbrain.kernels takes effect without recompiling.
-    triton_impl = _triton_module() if _kernel_supports(spikes, indices) else None
-    if triton_impl is None:
-        return _event_ell_matvec_torch(spikes, indices, weights, n_post)
-    return triton_impl.event_ell_matvec(spikes, indices, weights, n_post)
+_event_ell_matvec_cuda = register_cuda(
+    _event_ell_matvec, "event_ell", "event_ell_matvec", _event_ell_matvec_torch, _kernel_supports)
 
 
 @_event_ell_matvec.register_fake
@@ -127,9 +114,14 @@ def _event_ell_matvec_backward(
     need_spikes: bool, need_weights: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients to ``spikes`` and ``weights``; an empty tensor stands for one not asked for."""
-    grad_spikes, grad_weights = _backward_torch(grad_out, spikes, indices, weights, need_spikes,
-                                                need_weights)
-    return _backward_outputs(grad_spikes, grad_weights, spikes, weights)
+    return _event_ell_matvec_backward_torch(grad_out, spikes, indices, weights, need_spikes,
+                                            need_weights)
+
+
+def _event_ell_matvec_backward_torch(grad_out, spikes, indices, weights, need_spikes,
+                                     need_weights):
+    grads = _backward_torch(grad_out, spikes, indices, weights, need_spikes, need_weights)
+    return _backward_outputs(*grads, spikes, weights)
 
 
 def _backward_outputs(grad_spikes, grad_weights, spikes, weights):
@@ -141,16 +133,15 @@ def _backward_outputs(grad_spikes, grad_weights, spikes, weights):
     return grad_spikes, grad_weights
 
 
-@_event_ell_matvec_backward.register_kernel("cuda")
-def _event_ell_matvec_backward_cuda(grad_out, spikes, indices, weights, need_spikes,
-                                    need_weights):
-    triton_impl = _triton_module() if _kernel_supports(spikes, indices) else None
-    if triton_impl is None:
-        grads = _backward_torch(grad_out, spikes, indices, weights, need_spikes, need_weights)
-    else:
-        grads = triton_impl.event_ell_matvec_backward(grad_out, spikes, indices, weights,
-                                                      need_spikes, need_weights)
+def _launch_backward(K, grad_out, spikes, indices, weights, need_spikes, need_weights):
+    grads = K.event_ell_matvec_backward(grad_out, spikes, indices, weights, need_spikes,
+                                        need_weights)
     return _backward_outputs(*grads, spikes, weights)
+
+
+_event_ell_matvec_backward_cuda = register_cuda(
+    _event_ell_matvec_backward, "event_ell", _launch_backward, _event_ell_matvec_backward_torch,
+    lambda grad_out, spikes, indices, *_: _kernel_supports(spikes, indices))
 
 
 @_event_ell_matvec_backward.register_fake

@@ -60,7 +60,7 @@ neurons looping over ``T`` with the state in registers, the same operations in t
 as the torch loop); the backward runs the reverse-time recurrence, ``dL/dx`` and the
 per-neuron parameter sums in one launch (the sums are reduced to the parameters' shapes with
 torch), computing the surrogate derivative inside the kernel for the common surrogates
-(:data:`torchbrain.kernels.multistep_lif.FUSED_SURROGATES`, exact classes) and otherwise
+(:data:`FUSED_SURROGATES`, exact classes; see :func:`fused_surrogate`) and otherwise
 evaluating it with torch for a chunk of time steps at a time, one launch per chunk (so any
 surrogate works). CUDA falls back to the torch implementations when Triton is missing, when
 ``TORCHBRAIN_DISABLE_KERNELS=1`` (read on every call), for float16/bfloat16 (the kernels compute
@@ -75,16 +75,22 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
+from collections.abc import Callable
 
 import torch
 
+from .. import surrogate as sg
 from ..functional.lif import lif_reset
 from ..surrogate import Surrogate, get_surrogate
+from ._dispatch import register_cuda
 
 __all__ = [
     "multistep_lif",
     "multistep_lif_reference",
     "surrogate_key",
+    "fused_surrogate",
+    "FUSED_SURROGATES",
 ]
 
 
@@ -125,16 +131,68 @@ def _surrogate(key: str, hparams: tuple[float, ...]) -> Surrogate:
     return get_surrogate(cls, **dict(zip(cls._param_names, hparams, strict=True)))
 
 
-# ------------------------------------------------------------------------ Triton dispatch
-def _triton_module():
-    """``torchbrain.kernels.multistep_lif`` when the Triton kernels can be used, else ``None``."""
-    from torchbrain import kernels
+# ------------------------------------------------------------ surrogates inside the kernel
+#: Classes of :mod:`torchbrain.surrogate` whose derivative the backward kernel computes itself.
+FUSED_SURROGATES = (
+    "ReluGrad", "Sigmoid", "Arctan", "SuperSpike", "InvSquareGrad", "GaussianGrad",
+    "PiecewiseQuadratic", "PiecewiseLeakyRelu", "LeakyRelu", "SoftSign", "ERF", "PiecewiseExp",
+    "SlayerGrad", "NonzeroSignLog", "LogTailedRelu",
+)
 
-    if not kernels.available():
+
+@functools.cache
+def _fused_table() -> dict[type, tuple[str, Callable]]:
+    """Surrogate class -> (kernel formula, hyperparameters -> the formula's constants c0..c2).
+
+    The constants are computed in float64 exactly as the class's ``_grad`` computes them in
+    Python (``0.5 * math.pi * alpha`` is ``(0.5 * pi) * alpha`` there too); the kernel then
+    rounds them to the data dtype, as torch rounds a Python scalar.
+    """
+    return {
+        sg.ReluGrad: ("relu_grad", lambda s: (s.alpha, s.width)),
+        sg.Sigmoid: ("sigmoid", lambda s: (s.alpha,)),
+        sg.Arctan: ("arctan", lambda s: (0.5 * s.alpha, 0.5 * math.pi * s.alpha)),
+        sg.SuperSpike: ("inv_square", lambda s: (s.alpha,)),
+        sg.InvSquareGrad: ("inv_square", lambda s: (s.alpha,)),
+        sg.GaussianGrad: ("gaussian", lambda s: (s.sigma, sg._SQRT_2PI * s.sigma, s.alpha)),
+        sg.PiecewiseQuadratic: ("piecewise_quadratic", lambda s: (s.alpha, s.alpha * s.alpha)),
+        sg.PiecewiseLeakyRelu: ("piecewise_leaky_relu", lambda s: (s.c, s.w, 1.0 / s.w)),
+        sg.LeakyRelu: ("leaky_relu", lambda s: (s.alpha, s.beta)),
+        sg.SoftSign: ("soft_sign", lambda s: (s.alpha,)),
+        sg.ERF: ("erf", lambda s: (s.alpha, s.alpha / sg._SQRT_PI)),
+        sg.PiecewiseExp: ("piecewise_exp", lambda s: (-s.alpha, 0.5 * s.alpha)),
+        sg.SlayerGrad: ("slayer", lambda s: (-s.alpha,)),
+        sg.NonzeroSignLog: ("nonzero_sign_log", lambda s: (1.0 / s.alpha,)),
+        sg.LogTailedRelu: ("log_tailed_relu", lambda s: (s.alpha,)),
+    }
+
+
+def fused_surrogate(surrogate) -> tuple[str, tuple[float, float, float]] | None:
+    """How the backward kernel would evaluate ``surrogate``'s derivative.
+
+    Parameters
+    ----------
+    surrogate : Surrogate or callable
+        The spike function of the op.
+
+    Returns
+    -------
+    (str, tuple of 3 float) or None
+        The kernel's formula (:data:`torchbrain.kernels.multistep_lif.SURROGATE_FORMULAS`) and
+        its three constants (float64, unused ones 0) when ``surrogate`` is an instance of
+        exactly one of the classes of :data:`FUSED_SURROGATES` (a subclass may redefine
+        ``_grad``, so it is not matched); ``None`` when ``g`` is evaluated with torch before
+        the kernel.
+    """
+    entry = _fused_table().get(type(surrogate))
+    if entry is None:
         return None
-    return kernels.multistep_lif
+    formula, constants = entry
+    values = tuple(float(c) for c in constants(surrogate))
+    return formula, values + (0.0,) * (3 - len(values))
 
 
+# ------------------------------------------------------------------------ Triton dispatch
 #: Dtypes the Triton kernels handle; others (float16, bfloat16) keep the torch path.
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 
@@ -189,16 +247,15 @@ def _multistep_lif(
     return _multistep_lif_torch(x, v0, decay, gain, v_th, v_reset, hard_reset)
 
 
-@_multistep_lif.register_kernel("cuda")
-def _multistep_lif_cuda(x, v0, decay, gain, v_th, v_reset, hard_reset, detach_reset, surrogate,
-                        hparams):
-    # Decided per call (not traced): the op is opaque to torch.compile, so the env switch in
-    # torchbrain.kernels takes effect without recompiling.
-    supported = _kernel_supports(x, v0, decay, gain, v_th, v_reset)
-    triton_impl = _triton_module() if supported else None
-    if triton_impl is None:
-        return _multistep_lif_torch(x, v0, decay, gain, v_th, v_reset, hard_reset)
-    return triton_impl.multistep_lif_forward(x, v0, decay, gain, v_th, v_reset, hard_reset)
+_multistep_lif_cuda = register_cuda(
+    _multistep_lif, "multistep_lif",
+    lambda K, x, v0, decay, gain, v_th, v_reset, hard_reset, *_: K.multistep_lif_forward(
+        x, v0, decay, gain, v_th, v_reset, hard_reset),
+    lambda x, v0, decay, gain, v_th, v_reset, hard_reset, *_: _multistep_lif_torch(
+        x, v0, decay, gain, v_th, v_reset, hard_reset),
+    lambda x, v0, decay, gain, v_th, v_reset, *_: _kernel_supports(x, v0, decay, gain, v_th,
+                                                                   v_reset),
+)
 
 
 @_multistep_lif.register_fake
@@ -346,24 +403,23 @@ def _multistep_lif_backward(
                                          hparams, needs)
 
 
-@_multistep_lif_backward.register_kernel("cuda")
-def _multistep_lif_backward_cuda(grad_spikes, grad_v, grad_h, h, v0, x, decay, gain, v_th,
-                                 v_reset, hard_reset, detach_reset, surrogate, hparams, needs):
-    supported = _kernel_supports(h, v0, x, decay, gain, v_th, v_reset, grad_spikes, grad_v,
-                                 grad_h)
-    triton_impl = _triton_module() if supported else None
-    if triton_impl is None:
-        return _multistep_lif_backward_torch(grad_spikes, grad_v, grad_h, h, v0, x, decay, gain,
-                                             v_th, v_reset, hard_reset, detach_reset, surrogate,
-                                             hparams, needs)
-    # the instance, not its surrogate_grad: the launcher computes the derivative of the common
-    # surrogates inside the kernel (kernels.multistep_lif.fused_surrogate), torch for the others
+def _launch_backward(K, grad_spikes, grad_v, grad_h, h, v0, x, decay, gain, v_th, v_reset,
+                     hard_reset, detach_reset, surrogate, hparams, needs):
+    # the kernel computes the derivative of the common surrogates itself (fused_surrogate);
+    # for the others it reads surrogate_grad evaluated with torch
     sur = _surrogate(surrogate, tuple(hparams))
-    grads = triton_impl.multistep_lif_backward(
+    grads = K.multistep_lif_backward(
         grad_spikes, grad_v, grad_h, h, v0, x, decay, gain, v_th, v_reset, hard_reset,
-        detach_reset, sur, needs,
+        detach_reset, sur.surrogate_grad, needs, fused=fused_surrogate(sur),
     )
     return _backward_outputs(grads, needs, (h, v0, decay, gain, v_th, v_reset))
+
+
+_multistep_lif_backward_cuda = register_cuda(
+    _multistep_lif_backward, "multistep_lif", _launch_backward, _multistep_lif_backward_torch,
+    lambda grad_spikes, grad_v, grad_h, h, v0, x, decay, gain, v_th, v_reset, *_:
+        _kernel_supports(h, v0, x, decay, gain, v_th, v_reset, grad_spikes, grad_v, grad_h),
+)
 
 
 @_multistep_lif_backward.register_fake

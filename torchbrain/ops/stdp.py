@@ -1,4 +1,4 @@
-r"""Pair-based spike-timing-dependent plasticity (STDP) in trace form: pure update functions.
+r"""Pair-based spike-timing-dependent plasticity (STDP) in trace form: the weight-update ops.
 
 Every presynaptic neuron :math:`i` keeps a trace :math:`x^\mathrm{pre}_i` and every postsynaptic
 neuron :math:`j` a trace :math:`x^\mathrm{post}_j` that jump by the spike and decay exactly:
@@ -93,9 +93,9 @@ through nonlinear temporally asymmetric Hebbian plasticity. *Journal of Neurosci
 
 from __future__ import annotations
 
-import importlib
-
 import torch
+
+from ._dispatch import register_cuda
 
 __all__ = [
     "stdp_dense_update",
@@ -355,40 +355,19 @@ def _stdp_ell_update_(
                            x_pre, x_post, A_plus, A_minus, w_min, w_max, multiplicative)
 
 
-def _triton_module():
-    """``torchbrain.kernels.stdp_ell`` when the Triton kernels can be used, else ``None``."""
-    from torchbrain import kernels
-
-    if not kernels.available():
-        return None
-    # imported by name: the module is loaded on first use only (CPU builds have no Triton)
-    return importlib.import_module("torchbrain.kernels.stdp_ell")
-
-
 #: Weight dtypes the kernels compute in (float16/bfloat16 keep the torch path, which rounds
 #: every operation to the weight's dtype).
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 _INDEX_DTYPES = (torch.int32, torch.int64)
 
 
-def _kernel_supports(weight, indices, post_indptr, post_slots) -> bool:
+def _kernel_supports(weight, indices, post_indptr, post_slots, *_) -> bool:
     return (weight.dtype in _KERNEL_DTYPES and weight.is_contiguous()
             and all(t.dtype in _INDEX_DTYPES for t in (indices, post_indptr, post_slots)))
 
 
-@_stdp_ell_update_.register_kernel("cuda")
-def _stdp_ell_update_cuda(weight, indices, post_indptr, post_slots, pre_spikes, post_spikes,
-                          x_pre, x_post, A_plus, A_minus, w_min, w_max, multiplicative):
-    # Decided per call (not traced): the op is opaque to torch.compile, so the env switch in
-    # torchbrain.kernels takes effect without recompiling.
-    args = (weight, indices, post_indptr, post_slots, pre_spikes, post_spikes, x_pre, x_post,
-            A_plus, A_minus, w_min, w_max, multiplicative)
-    triton_impl = (_triton_module() if _kernel_supports(weight, indices, post_indptr, post_slots)
-                   else None)
-    if triton_impl is None:
-        _stdp_ell_update_torch(*args)
-    else:
-        triton_impl.stdp_ell_update_(*args)
+_stdp_ell_update_cuda = register_cuda(
+    _stdp_ell_update_, "stdp_ell", "stdp_ell_update_", _stdp_ell_update_torch, _kernel_supports)
 
 
 @_stdp_ell_update_.register_fake

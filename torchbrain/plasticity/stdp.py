@@ -6,7 +6,7 @@ neurons). It delivers weighted events like the static layers (``forward(pre_spik
 the ``comm`` of an :class:`~torchbrain.projections.AlignPostProj`) and learns when it is also
 given the postsynaptic spikes: call :meth:`update_weights` every step, or let the post population
 do it with :meth:`attach_post`. The rule, its order within a step and the treatment of
-simultaneous spikes are those of :mod:`torchbrain.functional.stdp`.
+simultaneous spikes are those of :mod:`torchbrain.ops.stdp`.
 
 Per-step order inside a network (with :meth:`attach_post`)::
 
@@ -45,8 +45,8 @@ from torch import nn
 from ..comm.base import Comm
 from ..comm.fixed_num import EventFixedNumConn, fixed_out_degree_table
 from ..environ import get_dt_value
-from ..functional import stdp as F
 from ..ops import event_ell_matvec
+from ..ops import stdp as F
 from ..ops.event_csr import event_dense_matvec
 from ..state import HiddenState, LongTermState
 from ..units import UnitError, u
@@ -242,7 +242,7 @@ class STDPComm(Comm):
 
         Decays both traces, depresses the synapses of spiking presynaptic neurons, potentiates
         those onto spiking postsynaptic neurons (clipping to ``[w_min, w_max]`` after each), then
-        adds the spikes to the traces (:mod:`torchbrain.functional.stdp`). Call it after the
+        adds the spikes to the traces (:mod:`torchbrain.ops.stdp`). Call it after the
         post population's step (spikes ``(..., n_pre)`` and ``(..., n_post)``, batch shape of the
         traces). In ``eval()`` mode only the traces advance. Needs ``dt`` from the context.
         """
@@ -290,7 +290,7 @@ class DenseSTDP(STDPComm):
                         + A_+\, s^\mathrm{post}_j\, x^\mathrm{pre}_i
 
     with exactly decaying traces (:math:`x \leftarrow x\,e^{-\Delta t/\tau} + s`) and the
-    additive or multiplicative weight dependence of :mod:`torchbrain.functional.stdp`: a pair with
+    additive or multiplicative weight dependence of :mod:`torchbrain.ops.stdp`: a pair with
     lag :math:`\Delta t = t_\mathrm{post} - t_\mathrm{pre}` changes the weight by
     :math:`A_+ e^{-\Delta t/\tau_+}` (:math:`\Delta t > 0`) or :math:`-A_- e^{\Delta t/\tau_-}`
     (:math:`\Delta t < 0`); simultaneous spikes do not pair.
@@ -406,7 +406,7 @@ class FixedNumConnSTDP(STDPComm):
     weight : LongTermState, shape ``(n_pre, K)``
     indices : buffer, int32 ``(n_pre, K)``
     post_indptr, post_slots : buffers
-        The post-to-synapse CSR (:func:`~torchbrain.functional.stdp.ell_post_csr`), rebuilt
+        The post-to-synapse CSR (:func:`~torchbrain.ops.stdp.ell_post_csr`), rebuilt
         from ``indices`` (not saved in ``state_dict``).
     x_pre, x_post, pre_spike : HiddenState
         As :class:`DenseSTDP`.
