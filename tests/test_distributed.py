@@ -27,10 +27,10 @@ from torchbrain.distributed import (
     DistributedError,
     DistributedMicrocircuit,
     Partition,
+    blockwise_in_degree_table,
+    blockwise_out_degree_table,
     fixed_in_degree_local,
-    fixed_in_degree_table,
     fixed_out_degree_local,
-    fixed_out_degree_table,
     gather_raster,
     gather_state_dict,
     ignore_states_in_ddp,
@@ -78,7 +78,7 @@ def test_partition_is_balanced_aligned_and_covers_every_neuron():
 @pytest.mark.parametrize("multi", [True, False])
 def test_local_out_degree_tables_assemble_the_global_table_on_any_split(multi):
     n_pre, n_post, k = 300, 257, 9
-    table = fixed_out_degree_table(n_pre, n_post, k, seed=5, stream="E", block_rows=64,
+    table = blockwise_out_degree_table(n_pre, n_post, k, seed=5, stream="E", block_rows=64,
                                    allow_multi_conn=multi)
     dense = torch.zeros(n_pre, n_post, dtype=torch.int64)
     dense.index_put_((torch.arange(n_pre).repeat_interleave(k), table.reshape(-1).long()),
@@ -100,13 +100,13 @@ def test_local_out_degree_tables_assemble_the_global_table_on_any_split(multi):
         row = 7
         drawn = table[row][(table[row] >= lo) & (table[row] < hi)] - lo
         assert torch.equal(last.targets[last.indptr[row]:last.indptr[row + 1]], drawn)
-    other = fixed_out_degree_table(n_pre, n_post, k, seed=6, stream="E", block_rows=64)
+    other = blockwise_out_degree_table(n_pre, n_post, k, seed=6, stream="E", block_rows=64)
     assert not torch.equal(other, table)
 
 
 def test_in_degree_rank_draws_only_its_own_blocks(monkeypatch):
     n_pre, n_post, k = 200, 300, 7
-    table = fixed_in_degree_table(n_pre, n_post, k, seed=1, block_rows=50)
+    table = blockwise_in_degree_table(n_pre, n_post, k, seed=1, block_rows=50)
     dense = torch.zeros(n_pre, n_post, dtype=torch.int64)
     dense.index_put_((table.reshape(-1).long(), torch.arange(n_post).repeat_interleave(k)),
                      torch.ones(n_post * k, dtype=torch.int64), accumulate=True)
@@ -138,11 +138,11 @@ def test_initial_values_do_not_depend_on_the_split():
 
 def test_connectivity_bad_input():
     with pytest.raises(ValueError, match="cannot draw 9 distinct"):
-        fixed_out_degree_table(10, 5, 9, seed=0, allow_multi_conn=False)
+        blockwise_out_degree_table(10, 5, 9, seed=0, allow_multi_conn=False)
     with pytest.raises(ValueError, match="range"):
         fixed_out_degree_local(10, 5, 2, seed=0, post_range=(3, 9))
     with pytest.raises(TypeError, match="seed"):
-        fixed_out_degree_table(10, 5, 2, seed=None)
+        blockwise_out_degree_table(10, 5, 2, seed=None)
 
 
 # ------------------------------------------------- one process vs the library's models
@@ -157,7 +157,7 @@ def _library_network(num, num_exc, seed, delays):
     for name, lo, hi, w, tau, E, d in (("E", 0, num_exc, 6.0, 5.0, 0.0, delays[0]),
                                        ("I", num_exc, num, 67.0, 10.0, -80.0, delays[1])):
         comm = EventFixedProb(hi - lo, num, 80, w * u.nS)
-        comm.indices = fixed_out_degree_table(hi - lo, num, 80, seed=seed, stream=name)
+        comm.indices = blockwise_out_degree_table(hi - lo, num, 80, seed=seed, stream=name)
         projs.append((lo, hi, AlignPostProj(comm=comm, syn=Expon.desc(num, tau=tau * u.ms),
                                             out=COBA.desc(E=E * u.mV), post=N, delay=d)))
     return N, projs
@@ -195,7 +195,7 @@ def test_one_process_without_delays_is_the_coba_benchmark():
     ref = COBANet(scale=SCALE, seed=0)
     for proj, name in ((ref.E, "E"), (ref.I, "I")):
         n_pre = proj.comm.n_pre
-        proj.comm.indices = fixed_out_degree_table(n_pre, net.num, 80, seed=SEED, stream=name)
+        proj.comm.indices = blockwise_out_degree_table(n_pre, net.num, 80, seed=SEED, stream=name)
     with tb.environ.context(dt=DT * u.ms):
         tb.init_all_states(net)
         tb.init_all_states(ref)

@@ -34,10 +34,10 @@ from .checkpoint import (
 from .connectivity import (
     LocalTable,
     block_generator,
+    blockwise_in_degree_table,
+    blockwise_out_degree_table,
     fixed_in_degree_local,
-    fixed_in_degree_table,
     fixed_out_degree_local,
-    fixed_out_degree_table,
     initial_values_local,
 )
 from .ddp import ignore_states_in_ddp, parameters_in_sync
@@ -66,9 +66,9 @@ __all__ = [
     "block_generator",
     "check_same_config",
     "fixed_in_degree_local",
-    "fixed_in_degree_table",
+    "blockwise_in_degree_table",
     "fixed_out_degree_local",
-    "fixed_out_degree_table",
+    "blockwise_out_degree_table",
     "gather_raster",
     "gather_state_dict",
     "guarded",

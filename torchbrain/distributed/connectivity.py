@@ -35,18 +35,18 @@ from dataclasses import dataclass
 
 import torch
 
+from ..comm.fixed_num import fixed_out_degree_table
+
 __all__ = [
     "LocalTable",
     "block_generator",
     "fixed_out_degree_local",
-    "fixed_out_degree_table",
+    "blockwise_out_degree_table",
     "fixed_in_degree_local",
-    "fixed_in_degree_table",
+    "blockwise_in_degree_table",
     "initial_values_local",
 ]
 
-#: Elements per random draw when sampling without replacement (bounds temporary memory).
-_CHUNK_ELEMENTS = 1 << 22
 
 
 @dataclass
@@ -129,35 +129,36 @@ def _check_range(owner: str, start: int, stop: int, n: int) -> None:
 
 def _draw_block(rows: int, n: int, k: int, allow_multi_conn: bool, gen: torch.Generator,
                 device) -> torch.Tensor:
-    """``(rows, k)`` int64 draws in ``[0, n)``: with replacement, or ``k`` distinct per row."""
-    if allow_multi_conn:
-        return torch.randint(0, n, (rows, k), generator=gen, device=device)
-    out = torch.empty(rows, k, dtype=torch.int64, device=device)
-    step = max(1, _CHUNK_ELEMENTS // max(n, 1))
-    for r0 in range(0, rows, step):
-        r1 = min(rows, r0 + step)
-        keys = torch.rand(r1 - r0, n, generator=gen, device=device)
-        out[r0:r1] = keys.topk(k, dim=1, largest=False).indices
+    """``(rows, k)`` int64 draws in ``[0, n)``: with replacement, or ``k`` distinct per row
+    (the draws of :func:`torchbrain.comm.fixed_out_degree_table`, from the block's generator)."""
+    return fixed_out_degree_table(rows, n, k, allow_multi_conn=allow_multi_conn, generator=gen,
+                                  device=device).long()
+
+
+def _blockwise_table(rows: int, draw_from: int, k: int, seed: int, stream: str,
+                     block_rows: int, allow_multi_conn: bool, device) -> torch.Tensor:
+    """All ``rows`` of a table drawn block by block, as the ranks draw them (int32)."""
+    out = torch.empty(rows, k, dtype=torch.int32, device=device)
+    for b, r0 in enumerate(range(0, rows, block_rows)):
+        r1 = min(rows, r0 + block_rows)
+        gen = block_generator(seed, stream, b, device)
+        out[r0:r1] = fixed_out_degree_table(r1 - r0, draw_from, k,
+                                            allow_multi_conn=allow_multi_conn, generator=gen,
+                                            device=device)
     return out
 
 
-def fixed_out_degree_table(n_pre: int, n_post: int, k: int, *, seed: int, stream: str = "",
-                           block_rows: int = 1024, allow_multi_conn: bool = True,
-                           device=None) -> torch.Tensor:
+def blockwise_out_degree_table(n_pre: int, n_post: int, k: int, *, seed: int, stream: str = "",
+                               block_rows: int = 1024, allow_multi_conn: bool = True,
+                               device=None) -> torch.Tensor:
     """The full ``(n_pre, k)`` int32 target table drawn block by block (one process).
 
     Row ``i`` is identical to what :func:`fixed_out_degree_local` draws for presynaptic neuron
     ``i`` on any rank, so this is the single-process equivalent of the distributed tables (for
     small networks, references and tests). Parameters as :func:`fixed_out_degree_local`.
     """
-    _check("fixed_out_degree_table", n_pre, n_post, k, block_rows, allow_multi_conn, n_post)
-    out = torch.empty(n_pre, k, dtype=torch.int32, device=device)
-    for b, r0 in enumerate(range(0, n_pre, block_rows)):
-        r1 = min(n_pre, r0 + block_rows)
-        gen = block_generator(seed, stream, b, device)
-        out[r0:r1] = _draw_block(r1 - r0, n_post, k, allow_multi_conn, gen, device).to(
-            torch.int32)
-    return out
+    _check("blockwise_out_degree_table", n_pre, n_post, k, block_rows, allow_multi_conn, n_post)
+    return _blockwise_table(n_pre, n_post, k, seed, stream, block_rows, allow_multi_conn, device)
 
 
 def fixed_out_degree_local(n_pre: int, n_post: int, k: int, *, seed: int,
@@ -219,22 +220,16 @@ def _csr(counts: torch.Tensor, targets: torch.Tensor, n_pre: int, lo: int, hi: i
     return LocalTable(indptr, targets.contiguous(), n_pre, lo, hi)
 
 
-def fixed_in_degree_table(n_pre: int, n_post: int, k: int, *, seed: int, stream: str = "",
-                          block_rows: int = 1024, allow_multi_conn: bool = True,
-                          device=None) -> torch.Tensor:
+def blockwise_in_degree_table(n_pre: int, n_post: int, k: int, *, seed: int, stream: str = "",
+                              block_rows: int = 1024, allow_multi_conn: bool = True,
+                              device=None) -> torch.Tensor:
     """The full ``(n_post, k)`` int32 *source* table of a fixed in-degree network (one process).
 
     Row ``j`` lists the presynaptic sources of postsynaptic neuron ``j``, identical to what
     :func:`fixed_in_degree_local` draws on any rank.
     """
-    _check("fixed_in_degree_table", n_pre, n_post, k, block_rows, allow_multi_conn, n_pre)
-    out = torch.empty(n_post, k, dtype=torch.int32, device=device)
-    for b, r0 in enumerate(range(0, n_post, block_rows)):
-        r1 = min(n_post, r0 + block_rows)
-        gen = block_generator(seed, stream, b, device)
-        out[r0:r1] = _draw_block(r1 - r0, n_pre, k, allow_multi_conn, gen, device).to(
-            torch.int32)
-    return out
+    _check("blockwise_in_degree_table", n_pre, n_post, k, block_rows, allow_multi_conn, n_pre)
+    return _blockwise_table(n_post, n_pre, k, seed, stream, block_rows, allow_multi_conn, device)
 
 
 def fixed_in_degree_local(n_pre: int, n_post: int, k: int, *, seed: int,
