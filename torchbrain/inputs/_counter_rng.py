@@ -75,8 +75,8 @@ def _mixed(x: torch.Tensor) -> torch.Tensor:
     the finalizer reads its input twice (``x ^ (x >> 16)``, the split multiply), so the nested
     rounds of the hash grew into an expression tree that doubles per step: one draw took 15-40 s
     to compile, a chunk of network steps with a Poisson input minutes. An opaque identity op
-    after each round (:func:`torchbrain.ops.fusion_boundary`, one copy) caps the tree at one
-    round; eager code skips it.
+    after each round (:func:`torchbrain.ops.fusion_boundary.fusion_boundary`, one copy) caps the
+    tree at one round; eager code skips it.
     """
     y = _mix32(x)
     return fusion_boundary(y) if torch.compiler.is_compiling() else y

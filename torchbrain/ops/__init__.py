@@ -1,4 +1,10 @@
-"""``torch.library`` custom ops: one per hot operation (pure-torch reference = CPU path)."""
+"""``torch.library`` custom ops: every op of torchbrain, one file per op.
+
+Each file holds an op's schema, its pure-torch body (the CPU path and the reference of its
+kernels), ``register_fake`` (no graph break under ``torch.compile(fullgraph=True)``),
+``register_autograd`` where it has a gradient, and its CUDA dispatch into
+:mod:`torchbrain.kernels` through the one rule of ``ops/_dispatch.py``.
+"""
 
 from . import stdp
 from .delayed_csr import delayed_csr_deliver

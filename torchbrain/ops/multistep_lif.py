@@ -247,15 +247,21 @@ def _multistep_lif(
     return _multistep_lif_torch(x, v0, decay, gain, v_th, v_reset, hard_reset)
 
 
-_multistep_lif_cuda = register_cuda(
-    _multistep_lif, "multistep_lif",
-    lambda K, x, v0, decay, gain, v_th, v_reset, hard_reset, *_: K.multistep_lif_forward(
-        x, v0, decay, gain, v_th, v_reset, hard_reset),
-    lambda x, v0, decay, gain, v_th, v_reset, hard_reset, *_: _multistep_lif_torch(
-        x, v0, decay, gain, v_th, v_reset, hard_reset),
-    lambda x, v0, decay, gain, v_th, v_reset, *_: _kernel_supports(x, v0, decay, gain, v_th,
-                                                                   v_reset),
-)
+def _launch_forward(K, x, v0, decay, gain, v_th, v_reset, hard_reset, *_surrogate):
+    return K.multistep_lif_forward(x, v0, decay, gain, v_th, v_reset, hard_reset)
+
+
+def _forward_torch(x, v0, decay, gain, v_th, v_reset, hard_reset, *_surrogate):
+    return _multistep_lif_torch(x, v0, decay, gain, v_th, v_reset, hard_reset)
+
+
+def _forward_supported(x, v0, decay, gain, v_th, v_reset, *_flags):
+    return _kernel_supports(x, v0, decay, gain, v_th, v_reset)
+
+
+# the surrogate arguments only matter to the backward
+_multistep_lif_cuda = register_cuda(_multistep_lif, "multistep_lif", _launch_forward,
+                                    _forward_torch, _forward_supported)
 
 
 @_multistep_lif.register_fake
@@ -415,11 +421,14 @@ def _launch_backward(K, grad_spikes, grad_v, grad_h, h, v0, x, decay, gain, v_th
     return _backward_outputs(grads, needs, (h, v0, decay, gain, v_th, v_reset))
 
 
-_multistep_lif_backward_cuda = register_cuda(
-    _multistep_lif_backward, "multistep_lif", _launch_backward, _multistep_lif_backward_torch,
-    lambda grad_spikes, grad_v, grad_h, h, v0, x, decay, gain, v_th, v_reset, *_:
-        _kernel_supports(h, v0, x, decay, gain, v_th, v_reset, grad_spikes, grad_v, grad_h),
-)
+def _backward_supported(grad_spikes, grad_v, grad_h, h, v0, x, decay, gain, v_th, v_reset,
+                        *_flags):
+    return _kernel_supports(h, v0, x, decay, gain, v_th, v_reset, grad_spikes, grad_v, grad_h)
+
+
+_multistep_lif_backward_cuda = register_cuda(_multistep_lif_backward, "multistep_lif",
+                                             _launch_backward, _multistep_lif_backward_torch,
+                                             _backward_supported)
 
 
 @_multistep_lif_backward.register_fake
