@@ -40,7 +40,8 @@ import importlib
 import math
 import statistics
 import sys
-import time
+
+from check_harness import call_times  # the sibling file (this directory is on sys.path)
 
 #: Benchmark sizes (neurons, mean fan-out) and the dry run's stand-ins.
 BENCH_SIZES = ((100_000, 1000), (4_000_000, 80))
@@ -303,23 +304,7 @@ def run(check, log, sync, left, dry_run: bool = False, reps: int = 30,
 
     # ------------------------------------------------------------------ 4. benchmark
     def timed(fn):
-        if dry_run:  # host clock, one run: checks the code path only
-            tic = time.perf_counter()
-            fn()
-            return time.perf_counter() - tic
-        for _ in range(warmup):
-            fn()
-        sync()
-        times = []
-        for _ in range(reps):
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) * 1e-3)
-        return statistics.median(times)
+        return statistics.median(call_times(fn, sync, dry_run=dry_run, warmup=warmup, reps=reps))
 
     def graph_timed(fn):
         """The same call replayed from a CUDA graph (no Python launch cost); NaN in the dry run."""

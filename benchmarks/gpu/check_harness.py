@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["run_standalone"]
+__all__ = ["run_standalone", "import_torchbrain_kernels", "call_times"]
 
 _ROOT = Path(__file__).resolve().parents[2]  # the checkout (benchmarks/gpu/ -> root)
 
@@ -46,6 +46,31 @@ def import_torchbrain_kernels():
         spec.loader.exec_module(mod)
         torchbrain.kernels = mod
     return torchbrain
+
+
+def call_times(fn: Callable[[], object], sync: Callable[[], None], *, dry_run: bool,
+               warmup: int, reps: int) -> list[float]:
+    """Seconds per call of ``fn``: ``reps`` calls timed with CUDA events after ``warmup`` calls
+    and a ``sync()``; in a dry run one call on the host clock (it checks the code path only)."""
+    if dry_run:
+        tic = time.perf_counter()
+        fn()
+        return [time.perf_counter() - tic]
+    import torch
+
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(reps):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) * 1e-3)
+    return times
 
 
 def run_standalone(run: Callable[..., dict], *, name: str, description: str,

@@ -48,7 +48,8 @@ import math
 import os
 import statistics
 import sys
-import time
+
+from check_harness import call_times  # the sibling file (this directory is on sys.path)
 
 #: The benchmark of torchbrain issue 6.
 LAYER_N, LAYER_B, LAYER_T = 16384, 16, 500
@@ -388,23 +389,7 @@ def _layer_benchmark(torch, kernels, ops, log, sync, left, dry_run, dev, reps, w
     decay = 0.9
 
     def timed(fn):
-        if dry_run:  # host clock, one run: checks the code path only
-            tic = time.perf_counter()
-            fn()
-            return time.perf_counter() - tic
-        for _ in range(warmup):
-            fn()
-        sync()
-        times = []
-        for _ in range(reps):
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) * 1e-3)
-        return statistics.median(times)
+        return statistics.median(call_times(fn, sync, dry_run=dry_run, warmup=warmup, reps=reps))
 
     @contextlib.contextmanager
     def surrogate_prepass():

@@ -36,7 +36,8 @@ import importlib
 import math
 import statistics
 import sys
-import time
+
+from check_harness import call_times  # the sibling file (this directory is on sys.path)
 
 #: The benchmark size: presynaptic = postsynaptic neurons, fan-out.
 BENCH_N, BENCH_K = 100_000, 100
@@ -207,23 +208,7 @@ def run(check, log, sync, left, dry_run: bool = False, reps: int = 30, warmup: i
         return results
 
     def timed(fn):
-        if dry_run:  # host clock, one run: checks the code path only
-            tic = time.perf_counter()
-            fn()
-            return time.perf_counter() - tic
-        for _ in range(warmup):
-            fn()
-        sync()
-        times = []
-        for _ in range(reps):
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) * 1e-3)
-        return statistics.median(times)
+        return statistics.median(call_times(fn, sync, dry_run=dry_run, warmup=warmup, reps=reps))
 
     n, k = (DRY_N, DRY_K) if dry_run else (BENCH_N, BENCH_K)
     for p, mult, batch in ((0.01, False, ()), (0.05, False, ()), (0.01, True, ()),

@@ -50,6 +50,8 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
+from check_harness import call_times, import_torchbrain_kernels  # the sibling file
+
 ROOT = Path(__file__).resolve().parents[2]  # the checkout (benchmarks/gpu/ -> root)
 START = time.perf_counter()
 RESULTS: dict = {"checks": [], "bench_op": [], "bench_coba": [], "env": {}}
@@ -75,8 +77,6 @@ def bootstrap(dry_run: bool):
     if not dry_run and not torch.cuda.is_available():
         print("FATAL: no CUDA device; this script only checks the GPU path.", flush=True)
         sys.exit(2)
-    from check_harness import import_torchbrain_kernels  # the sibling file
-
     torchbrain = import_torchbrain_kernels()
     kernels = torchbrain.kernels
     if not kernels.available():
@@ -345,23 +345,7 @@ def main():
 
     # ------------------------------------------------------------------ 4. op benchmark
     def bench(fn, reps=30, warmup=5):
-        if dry:
-            tic = time.perf_counter()
-            fn()
-            t = time.perf_counter() - tic
-            return t, t, t
-        for _ in range(warmup):
-            fn()
-        sync()
-        times = []
-        for _ in range(reps):
-            a = torch.cuda.Event(enable_timing=True)
-            b = torch.cuda.Event(enable_timing=True)
-            a.record()
-            fn()
-            b.record()
-            b.synchronize()
-            times.append(a.elapsed_time(b) * 1e-3)
+        times = call_times(fn, sync, dry_run=dry, warmup=warmup, reps=reps)
         return statistics.median(times), min(times), max(times)
 
     bench_cases = [

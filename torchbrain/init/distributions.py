@@ -29,6 +29,7 @@ class Constant(Initializer):
 
     Examples
     --------
+    >>> from torchbrain import u
     >>> Constant(-65. * u.mV)(3)
     <Quantity(tensor([-65., -65., -65.]), 'millivolt')>
     """
