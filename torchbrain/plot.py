@@ -481,7 +481,7 @@ def raster_and_rate(
             if r.shape != (T,):
                 raise ValueError(f"{who}: rates[{name!r}] must have shape ({T},), got "
                                  f"{tuple(r.shape)}")
-            r = analysis._box_smooth(r.to(torch.get_default_dtype()), dt_ms, width, who)
+            r = analysis._box_smooth(r.to(torch.float64), dt_ms, width, who)
         ax_p.plot(times, _numpy(r), color=colour, linewidth=1.0, label=name or None)
     ax_p.set_xlim(t0_ms, t0_ms + T * dt_ms)
     ax_p.set_ylim(bottom=0)
