@@ -28,8 +28,9 @@ def test_tour_prints_rates_timing_and_writes_figure(tmp_path, capsys):
     assert "COBA network: 200 LIF neurons (160 E, 40 I), 16,000 synapses" in out
     assert "rates: E" in out and "steps/s" in out
     # every phase the user waits for is in the time line
-    for phase in ("checks and build", "compilation", "simulation", "figure"):
+    for phase in ("checks and build", "simulation", "figure"):
         assert phase in out
+    assert "compilation" not in out  # --eager: nothing compiled, nothing claimed
     assert figure.read_bytes()[:8] == PNG
     # not a terminal: the progress bar is a few whole lines, not one \r-joined line
     bar = [line for line in captured.err.splitlines() if line.startswith("simulating")]

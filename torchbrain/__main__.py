@@ -340,7 +340,8 @@ def tour(args) -> int:
     rate_e, rate_i = total[0].item() / ne / seconds, total[1].item() / ni / seconds
     print(f"rates: E {rate_e:.2f} Hz, I {rate_i:.2f} Hz")
     sim = max(wall - compile_seconds, 1e-9)
-    laps["compilation"] = compile_seconds
+    if not args.eager:
+        laps["compilation"] = compile_seconds
     laps["simulation"] = sim
     if plan["figure"]:
         tic = time.perf_counter()

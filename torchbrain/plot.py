@@ -1,7 +1,7 @@
 """Figures of spiking activity: raster, population rate, voltage traces.
 
-matplotlib is an optional dependency (``pip install torchbrain[dev]`` or ``pip install
-matplotlib``); it is imported when a function here is first called. Without a display (no
+matplotlib is a dependency of torchbrain, imported when a function here is first called (not
+when torchbrain is). Without a display (no
 ``DISPLAY``/``WAYLAND_DISPLAY`` on Linux, no ``MPLBACKEND`` set, no IPython kernel and pyplot
 not yet imported) the non-interactive ``Agg`` backend is selected, so the functions work on
 clusters and in CI; figures are then saved with ``fig.savefig(path)``.
