@@ -74,7 +74,7 @@ def test_two_epochs_with_reset_and_rate_monitor():
     for stage in ("train", "val"):
         for layer in ("model.1", "model.3"):
             rate = metrics[f"firing_rate/{stage}/{layer}"]
-            assert 0 <= float(rate) <= 1
+            assert 0 <= float(rate) <= 1000  # Hz: at most one spike per 1 ms step
             assert float(monitor.rates[f"{stage}/{layer}"]) == float(rate)
         assert float(metrics[f"firing_rate/{stage}/model.1"]) > 0
     assert "train_loss" in metrics and "val_acc" in metrics
@@ -85,7 +85,7 @@ def test_two_epochs_with_reset_and_rate_monitor():
 def test_rate_monitor_counts_match_a_direct_computation():
     model = _model()
     module = SpikingClassifier(model, T=5, encoder=lambda x, T: (x * 4).expand(T, *x.shape))
-    monitor = FiringRateMonitor()
+    monitor = FiringRateMonitor(dt=0.5 * tb.u.ms)
     trainer = L.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[ResetStates(), monitor],
@@ -97,7 +97,62 @@ def test_rate_monitor_counts_match_a_direct_computation():
     x, _ = next(iter(_loader(n=16)))
     with torch.no_grad():
         hidden = model[1](model[0]((x * 4).expand(5, *x.shape)))
-    torch.testing.assert_close(monitor.rates["train/model.1"], hidden.mean())
+    # spikes per neuron and step over dt = 0.5 ms, in Hz
+    torch.testing.assert_close(monitor.rates["train/model.1"], hidden.mean() * 2000.0)
+
+
+class _Clock(nn.Module):
+    """Spikes on every ``period``-th step of a (T, B, N) output: rate 1000 / (period dt) Hz."""
+
+    def __init__(self, period: int):
+        super().__init__()
+        self.period = period
+
+    def forward(self, x):
+        T = x.shape[0]
+        on = (torch.arange(T) % self.period == 0).to(x.dtype)
+        return on[:, None, None].expand(T, *x.shape[1:])
+
+
+class _Logged:
+    training = True
+
+    def __init__(self, model):
+        self.model = model
+        self.logged = {}
+
+    def named_modules(self):
+        return self.model.named_modules()
+
+    def log(self, name, value, **kwargs):
+        self.logged[name] = value
+
+
+def test_rate_monitor_reports_hz_of_a_regular_spike_train():
+    """A clock spiking every 4th step at dt = 0.5 ms fires at 500 Hz (T = 40: exactly 10
+    spikes per neuron), read from the explicit dt or from tb.environ's."""
+    model = nn.Sequential(_Clock(4))
+    for monitor, context in ((FiringRateMonitor(layer_types=(_Clock,), dt=0.5 * tb.u.ms),
+                              {}),
+                             (FiringRateMonitor(layer_types=(_Clock,)),
+                              {"dt": 0.5 * tb.u.ms})):
+        host = _Logged(model)
+        monitor.setup(None, host, "fit")
+        with tb.environ.context(**context):
+            for batch in (3, 5):
+                model(torch.zeros(40, batch, 7))
+        monitor.on_train_epoch_end(None, host)
+        monitor.teardown(None, host, "fit")
+        assert float(host.logged["firing_rate/train/0"]) == pytest.approx(500.0)
+        assert float(monitor.rates["train/0"]) == pytest.approx(500.0)
+    # without any dt the hook says which one is missing
+    monitor = FiringRateMonitor(layer_types=(_Clock,))
+    monitor.setup(None, _Logged(model), "fit")
+    with pytest.raises(KeyError, match="FiringRateMonitor needs the time step 'dt'"):
+        model(torch.zeros(4, 1, 2))
+    monitor.teardown(None, None, "fit")
+    with pytest.raises(tb.UnitError):
+        FiringRateMonitor(dt=1 * tb.u.mV)
 
 
 def test_without_reset_the_second_batch_fails_with_a_clear_message():

@@ -95,8 +95,9 @@ def _dt_ms(dt: Any, who: str) -> float:
     return _scalar_ms(dt, who, "dt")
 
 
-def _as_spikes(spikes: Any, who: str, name: str = "spikes") -> torch.Tensor:
-    """A floating tensor of shape ``(T, *batch, N)``."""
+def _as_spikes(spikes: Any, who: str, name: str = "spikes", keep_bool: bool = False
+               ) -> torch.Tensor:
+    """A floating tensor of shape ``(T, *batch, N)`` (``bool`` left as is with ``keep_bool``)."""
     if is_quantity(spikes):
         raise TypeError(f"{who}: '{name}' must be a tensor of 0/1 spikes, got a quantity")
     if not isinstance(spikes, torch.Tensor):
@@ -106,7 +107,7 @@ def _as_spikes(spikes: Any, who: str, name: str = "spikes") -> torch.Tensor:
                          f"first and neurons last, got shape {tuple(spikes.shape)}")
     if spikes.shape[0] == 0:
         raise ValueError(f"{who}: '{name}' has no time steps (shape {tuple(spikes.shape)})")
-    if not spikes.is_floating_point():
+    if not spikes.is_floating_point() and not (keep_bool and spikes.dtype == torch.bool):
         spikes = spikes.to(torch.get_default_dtype())
     return spikes
 
@@ -182,7 +183,11 @@ def firing_rate(spikes: Any, dt: Any = None, width: Any = None) -> torch.Tensor:
     who = "firing_rate"
     s = _as_spikes(spikes, who)
     dt = _dt_ms(dt, who)
-    rate = s.mean(dim=-1) * (1000.0 / dt)
+    return _box_smooth(s.mean(dim=-1) * (1000.0 / dt), dt, width, who)
+
+
+def _box_smooth(rate: torch.Tensor, dt: float, width: Any, who: str) -> torch.Tensor:
+    """``rate`` (T, *batch) smoothed over time as :func:`firing_rate` describes."""
     if width is None:
         return rate
     half = math.floor(_scalar_ms(width, who, "width") / (2.0 * dt) + 1e-9)
@@ -293,7 +298,8 @@ def raster(spikes: Any, dt: Any = None, t0: Any = 0.0) -> tuple[torch.Tensor, to
         Neuron indices (int64).
     """
     who = "raster"
-    s = _as_spikes(spikes, who)
+    # a bool record is searched as it is: a float copy would cost 4-8x its size
+    s = _as_spikes(spikes, who, keep_bool=True)
     if s.ndim != 2:
         raise ValueError(f"raster: 'spikes' must have shape (T, N) (one trial), got shape "
                          f"{tuple(s.shape)}; select a batch element, e.g. spikes[:, 0]")

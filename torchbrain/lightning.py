@@ -11,8 +11,8 @@ works too). Importing this module without it succeeds, but creating any class he
   the graph a second time").
 * :class:`FiringRateMonitor` (a ``Callback``) counts spikes of every spiking layer in
   device-side accumulators (no host synchronisation per batch) and logs the mean firing rate
-  (spikes per neuron and step) of each layer at the end of every train and validation epoch, as
-  ``firing_rate/train/<layer>`` and ``firing_rate/val/<layer>``.
+  of each layer in Hz (as :mod:`torchbrain.analysis` reports rates) at the end of every train
+  and validation epoch, as ``firing_rate/train/<layer>`` and ``firing_rate/val/<layer>``.
 * :class:`SpikingClassifier` (a ``LightningModule``) trains any sequence model with an optional
   spike encoder and a spike-count or membrane readout loss.
 
@@ -136,12 +136,20 @@ def _default_spiking_types() -> tuple[type, ...]:
 
 
 class FiringRateMonitor(_Callback):
-    """Log the mean firing rate of every spiking layer at the end of each epoch.
+    r"""Log the mean firing rate of every spiking layer, in Hz, at the end of each epoch.
 
     Forward hooks add each layer's spike count to a device-side accumulator (no ``.item()`` per
-    batch); the epoch-end hooks divide by the number of neuron-steps and log
-    ``{prefix}/train/<layer>`` and ``{prefix}/val/<layer>`` (spikes per neuron and step). The
-    last logged values are kept in :attr:`rates` (``{"train/<layer>": tensor}``).
+    batch) and its neuron-time (elements of the output times the step) to a host-side one; the
+    epoch-end hooks log
+
+    .. math::
+
+        r = \frac{1000}{\sum_b n_b\,\Delta t_b} \sum_b \sum_{k} s_{b,k} \quad \text{Hz}
+
+    (:math:`n_b` spike entries of batch :math:`b`, step :math:`\Delta t_b` in ms) as
+    ``{prefix}/train/<layer>`` and ``{prefix}/val/<layer>``, the rate
+    :func:`torchbrain.analysis.mean_rate` gives for the same spikes. The last logged values are
+    kept in :attr:`rates` (``{"train/<layer>": tensor}``, Hz).
 
     Parameters
     ----------
@@ -150,16 +158,35 @@ class FiringRateMonitor(_Callback):
         populations. A module's output (or the first element of a tuple output) must be its
         spikes.
     prefix : str, default 'firing_rate'
+    dt : quantity [time] or float, optional
+        The time step (ms when a number). Default: each layer's own step (the ``dt`` a
+        multi-step layer runs with), else ``tb.environ``'s ``dt`` at the forward pass.
     """
 
-    def __init__(self, layer_types: tuple[type, ...] | None = None, prefix: str = "firing_rate"):
+    def __init__(self, layer_types: tuple[type, ...] | None = None, prefix: str = "firing_rate",
+                 dt: Any = None):
         super().__init__()
         self.layer_types = layer_types
         self.prefix = prefix
+        if dt is not None:
+            from .analysis import _scalar_ms
+
+            dt = _scalar_ms(dt, "FiringRateMonitor", "dt")
+        self.dt = dt
         self.rates: dict[str, torch.Tensor] = {}
         self._handles: list = []
         self._sums: dict[tuple[str, str], torch.Tensor] = {}
-        self._counts: dict[tuple[str, str], int] = {}
+        self._neuron_ms: dict[tuple[str, str], float] = {}
+
+    def _step_ms(self, module: nn.Module) -> float:
+        if self.dt is not None:
+            return self.dt
+        own = getattr(module, "_dt_value", None)  # the multi-step layers' effective dt
+        if callable(own):
+            return float(own())
+        from . import environ
+
+        return environ.get_dt_value(desc="FiringRateMonitor")
 
     def setup(self, trainer, pl_module, stage):
         self.teardown(trainer, pl_module, stage)
@@ -183,7 +210,8 @@ class FiringRateMonitor(_Callback):
                 total = spikes.detach().sum(dtype=torch.float32)
                 held = self._sums.get(key)
                 self._sums[key] = total if held is None else held + total
-            self._counts[key] = self._counts.get(key, 0) + spikes.numel()
+            self._neuron_ms[key] = (self._neuron_ms.get(key, 0.0)
+                                    + spikes.numel() * self._step_ms(module))
 
         return hook
 
@@ -191,11 +219,12 @@ class FiringRateMonitor(_Callback):
         for (kind, name), total in list(self._sums.items()):
             if kind != stage:
                 continue
-            rate = total / max(1, self._counts[(kind, name)])
+            neuron_ms = self._neuron_ms[(kind, name)]
+            rate = total * (1000.0 / neuron_ms) if neuron_ms > 0 else total * 0.0
             self.rates[f"{stage}/{name}"] = rate
             pl_module.log(f"{self.prefix}/{stage}/{name}", rate, on_epoch=True, on_step=False)
             del self._sums[(kind, name)]
-            del self._counts[(kind, name)]
+            del self._neuron_ms[(kind, name)]
 
     def on_train_epoch_end(self, trainer, pl_module):
         self._log(pl_module, "train")
@@ -203,7 +232,7 @@ class FiringRateMonitor(_Callback):
     def on_validation_epoch_end(self, trainer, pl_module):
         if trainer.sanity_checking:
             self._sums = {k: v for k, v in self._sums.items() if k[0] != "val"}
-            self._counts = {k: v for k, v in self._counts.items() if k[0] != "val"}
+            self._neuron_ms = {k: v for k, v in self._neuron_ms.items() if k[0] != "val"}
             return
         self._log(pl_module, "val")
 

@@ -36,6 +36,7 @@ Randomness comes from torch only; pass a :class:`torch.Generator` for reproducib
 from .base import Initializer, param
 from .distributions import Constant, Normal, TruncatedNormal, Uniform, ZeroInit
 from .orthogonal import Orthogonal
+from .seeded import Seeded
 from .variance_scaling import (
     KaimingNormal,
     KaimingUniform,
@@ -58,6 +59,7 @@ __all__ = [
     "XavierNormal",
     "XavierUniform",
     "Orthogonal",
+    "Seeded",
     "compute_fans",
     "param",
 ]

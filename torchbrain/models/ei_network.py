@@ -20,6 +20,9 @@ exponential synapses:
   :math:`V_0 \sim \mathcal N(-65, 5)` mV, :math:`g_e \sim \mathcal N(40, 15)` nS,
   :math:`g_i \sim \mathcal N(200, 120)` nS).
 
+``seed`` seeds every draw (connectivity, initial voltages and conductances), each from a
+generator of the model's own: a network is reproducible across processes and devices.
+
 References
 ----------
 Vogels, T. P. & Abbott, L. F. (2005). Signal propagation and logic gating in networks of
@@ -49,31 +52,61 @@ __all__ = ["COBANet", "CUBANet", "COBAHHNet"]
 FAN_OUT = 80
 
 
+#: What ``seed`` seeds, as offsets from it: each draw has a generator of its own, so changing
+#: one draw (e.g. V0_std) leaves the others as they were.
+SEED_OFFSETS = {"E connectivity": 0, "I connectivity": 1, "V0": 2, "E g0": 3, "I g0": 4}
+
+
+def _check_seed(seed, who: str) -> int | None:
+    if seed is None:
+        return None
+    top = 2**63 - max(SEED_OFFSETS.values())
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < top:
+        raise ValueError(f"{who}: 'seed' must be None or an int in [0, 2**63 - "
+                         f"{max(SEED_OFFSETS.values())}), got {seed!r}")
+    return seed
+
+
 class _EINet(Module):
     """One LIFRef population split into E (first 80 %) and I neurons, two projections."""
 
-    def __init__(self, scale: float, make_neurons, e_proj: dict, i_proj: dict, drive,
+    def __init__(self, scale: float, make_neurons, V0, e_proj: dict, i_proj: dict, drive,
                  seed: int | None, device, dtype):
         super().__init__(device=device, dtype=dtype)
+        who = type(self).__name__
         if not scale > 0:
-            raise ValueError(f"{type(self).__name__}: 'scale' must be positive, got {scale}")
+            raise ValueError(f"{who}: 'scale' must be positive, got {scale}")
+        seed = _check_seed(seed, who)
+
+        def seeded(initializer, draw: str):
+            # a model-owned generator per draw: reproducible across processes and devices,
+            # independent of torch's global generator
+            if seed is None or not isinstance(initializer, init.Initializer):
+                return initializer
+            return init.Seeded(initializer, seed + SEED_OFFSETS[draw])
+
+        def comm_seed(draw: str):
+            return None if seed is None else seed + SEED_OFFSETS[draw]
+
+        self.seed = seed
         self.num = int(4000 * scale)
         self.num_exc = int(0.8 * self.num)
         self.num_inh = self.num - self.num_exc
         fac = dict(device=device, dtype=dtype)
-        self.N = make_neurons(self.num, name="EI", **fac)
+        self.N = make_neurons(self.num, name="EI", V_initializer=seeded(V0, "V0"), **fac)
         p = FAN_OUT / self.num
-        seed_i = None if seed is None else seed + 1
         self.E = AlignPostProj(
-            comm=EventFixedProb(self.num_exc, self.num, p, e_proj["weight"], seed=seed, **fac),
-            syn=Expon.desc(self.num, tau=e_proj["tau"], g_initializer=e_proj.get("g0", 0.0),
-                           **fac),
+            comm=EventFixedProb(self.num_exc, self.num, p, e_proj["weight"],
+                                seed=comm_seed("E connectivity"), **fac),
+            syn=Expon.desc(self.num, tau=e_proj["tau"],
+                           g_initializer=seeded(e_proj.get("g0", 0.0), "E g0"), **fac),
             out=e_proj["out"], post=self.N,
         )
         self.I = AlignPostProj(
-            comm=EventFixedProb(self.num_inh, self.num, p, i_proj["weight"], seed=seed_i, **fac),
-            syn=Expon.desc(self.num, tau=i_proj["tau"], g_initializer=i_proj.get("g0", 0.0),
-                           **fac),
+            comm=EventFixedProb(self.num_inh, self.num, p, i_proj["weight"],
+                                seed=comm_seed("I connectivity"), **fac),
+            syn=Expon.desc(self.num, tau=i_proj["tau"],
+                           g_initializer=seeded(i_proj.get("g0", 0.0), "I g0"), **fac),
             out=i_proj["out"], post=self.N,
         )
         self.register_buffer(
@@ -99,8 +132,12 @@ class COBANet(_EINet):
     ----------
     scale : float, default 1
         Size as a multiple of 4000 neurons (the fan-out stays 80).
-    seed : int, optional
-        Seed of the connectivity (the initial voltages use torch's global generator).
+    seed : int or None, default 0
+        Seeds everything the model draws: the E and I connectivity (``seed`` and ``seed + 1``)
+        and the initial voltages (``seed + 2``, :class:`~torchbrain.init.Seeded`), each from a
+        generator of its own, so two builds with one seed are identical in any process, whatever
+        torch's global generator holds, and every ``init_all_states`` / ``reset_all_states``
+        restarts from the same V0. ``None``: draw from torch's global generator.
     V0_std : quantity [voltage], default 5 mV
         Spread of the initial voltages around -55 mV (BrainPy's example uses 2 mV).
     device, dtype : optional
@@ -110,11 +147,11 @@ class COBANet(_EINet):
                  device=None, dtype=None):
         neuron = dict(tau=20.0 * u.ms, tau_ref=5.0 * u.ms, V_rest=-60.0 * u.mV,
                       V_reset=-60.0 * u.mV, V_th=-50.0 * u.mV, R=1 / (10.0 * u.nS),
-                      V_initializer=init.Normal(-55.0 * u.mV, V0_std), spk_reset="hard")
+                      spk_reset="hard")
         e = dict(weight=0.6 * 10.0 * u.nS, tau=5.0 * u.ms, out=COBA.desc(E=0.0 * u.mV))
         i = dict(weight=6.7 * 10.0 * u.nS, tau=10.0 * u.ms, out=COBA.desc(E=-80.0 * u.mV))
-        super().__init__(scale, partial(LIFRef, **neuron), e, i, drive=200.0, seed=seed,
-                         device=device, dtype=dtype)
+        super().__init__(scale, partial(LIFRef, **neuron), init.Normal(-55.0 * u.mV, V0_std),
+                         e, i, drive=200.0, seed=seed, device=device, dtype=dtype)
 
 
 class CUBANet(_EINet):
@@ -122,25 +159,28 @@ class CUBANet(_EINet):
 
     The benchmark's synaptic variables are voltages added to the membrane equation
     (:math:`\tau_m dV/dt = -(V - E_L) + g_e + g_i`, jumps of 1.62 mV and -9 mV); here they are
-    currents through R = 0.1 GΩ, so the weights are 16.2 pA and -90 pA.
+    currents through R = 0.1 GΩ, so the weights are 16.2 pA and -90 pA. ``seed`` seeds the
+    connectivity and the initial voltages as in :class:`COBANet`.
     """
 
     def __init__(self, scale: float = 1.0, seed: int | None = 0, V0_std=5.0 * u.mV, *,
                  device=None, dtype=None):
         neuron = dict(tau=20.0 * u.ms, tau_ref=5.0 * u.ms, V_rest=-49.0 * u.mV,
                       V_reset=-60.0 * u.mV, V_th=-50.0 * u.mV, R=1 / (10.0 * u.nS),
-                      V_initializer=init.Normal(-55.0 * u.mV, V0_std), spk_reset="hard")
+                      spk_reset="hard")
         # jumps of the summed synaptic drive R*I: 1.62 mV and -9 mV through R = 0.1 GΩ
         e = dict(weight=1.62 / 0.1 * u.pA, tau=5.0 * u.ms, out=CUBA.desc())
         i = dict(weight=-9.0 / 0.1 * u.pA, tau=10.0 * u.ms, out=CUBA.desc())
-        super().__init__(scale, partial(LIFRef, **neuron), e, i, drive=0.0, seed=seed,
-                         device=device, dtype=dtype)
+        super().__init__(scale, partial(LIFRef, **neuron), init.Normal(-55.0 * u.mV, V0_std),
+                         e, i, drive=0.0, seed=seed, device=device, dtype=dtype)
 
 
 class COBAHHNet(_EINet):
     """The conductance-based Hodgkin–Huxley benchmark network (see the module docstring).
 
-    The rate functions use an ``exprel`` form, so float32 runs stay free of NaN.
+    The rate functions use an ``exprel`` form, so float32 runs stay free of NaN. ``seed`` seeds
+    the connectivity, the initial voltages and the initial conductances (``seed + 3`` for
+    :math:`g_e`, ``seed + 4`` for :math:`g_i`) as in :class:`COBANet`.
     """
 
     def __init__(self, scale: float = 1.0, seed: int | None = 0, *, device=None, dtype=None):
@@ -148,5 +188,5 @@ class COBAHHNet(_EINet):
                  g0=init.Normal(40.0 * u.nS, 15.0 * u.nS))
         i = dict(weight=67.0 * u.nS, tau=10.0 * u.ms, out=COBA.desc(E=-80.0 * u.mV),
                  g0=init.Normal(200.0 * u.nS, 120.0 * u.nS))
-        neurons = partial(TraubMilesHH, V_initializer=init.Normal(-65.0 * u.mV, 5.0 * u.mV))
-        super().__init__(scale, neurons, e, i, drive=0.0, seed=seed, device=device, dtype=dtype)
+        super().__init__(scale, TraubMilesHH, init.Normal(-65.0 * u.mV, 5.0 * u.mV), e, i,
+                         drive=0.0, seed=seed, device=device, dtype=dtype)
