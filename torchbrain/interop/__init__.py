@@ -12,11 +12,17 @@ when one of these functions is called.
 """
 
 from .graph import SpikingGraph
+from .neo import to_neo
 from .nir import NIR_UNITS, export_to_nir, import_from_nir
+from .nwb import describe_network, read_nwb, write_nwb
 
 __all__ = [
     "NIR_UNITS",
     "SpikingGraph",
+    "describe_network",
     "export_to_nir",
     "import_from_nir",
+    "read_nwb",
+    "to_neo",
+    "write_nwb",
 ]
