@@ -3,8 +3,9 @@
 Runs the Vogels–Abbott network (4000·scale LIF neurons, 80 synapses per neuron, dt = 0.1 ms)
 for ``--duration`` ms at each size and prints a table (size, wall s per simulated s, steps/s,
 E/I rates, compile time) and a JSON line. BrainPy 2.9 (``brainpy.state``) is measured in the same
-run when it is importable (``pip install "brainpy[cpu]"``); otherwise its column is marked
-missing, never guessed.
+run when it is importable (``pip install "brainpy[cpu]"``; BrainPy 2.9 needs Python >= 3.12);
+otherwise its column is marked missing, never guessed. ``side_by_side.py`` runs both (and Brian2
+and NEST) each in its own environment.
 
 Usage::
 
@@ -15,101 +16,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
+from pathlib import Path
 
 import torch
 
+# the runners live in benchmarks/peers (one implementation each, shared with side_by_side.py)
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+from brainpy_ei import run as run_brainpy_model  # noqa: E402
+from torchbrain_ei import run as run_torchbrain_model  # noqa: E402
+
 
 def run_torchbrain(num: int, duration_ms: float, chunk: int, device: str) -> dict:
-    import torchbrain as tb
-    from torchbrain import u
-    from torchbrain.models import COBANet
-
-    torch.manual_seed(0)
-    net = COBANet(scale=num / 4000, seed=0, device=device)
-    tb.init_all_states(net)
-    runner = tb.NetworkRunner(net, chunk=chunk)
-    steps = int(round(duration_ms / 0.1))
-    with tb.environ.context(dt=0.1 * u.ms):
-        tic = time.perf_counter()
-        runner.run(chunk)  # compile (and warm up) outside the timed region
-        compile_s = time.perf_counter() - tic
-        tic = time.perf_counter()
-        spikes = runner.run(steps, t0=chunk * 0.1)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        wall = time.perf_counter() - tic
-    seconds = duration_ms / 1000
-    s = spikes.float()
-    return {
-        "wall_per_sim_s": wall / seconds,
-        "steps_per_s": steps / wall,
-        "rate_E_Hz": s[:, : net.num_exc].mean().item() / 1e-4,
-        "rate_I_Hz": s[:, net.num_exc:].mean().item() / 1e-4,
-        "compile_s": compile_s,
-    }
+    return run_torchbrain_model("coba", num, duration_ms, chunk=chunk, device=device)
 
 
 def run_brainpy(num: int, duration_ms: float) -> dict | None:
-    try:
-        import brainpy
-        import brainstate
-        import braintools
-        import brainunit as bu
-    except ImportError:
-        return None
-
-    class EINet(brainstate.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.n_exc = int(0.8 * num)
-            self.n_inh = num - self.n_exc
-            self.N = brainpy.state.LIFRef(
-                num, V_rest=-60.0 * bu.mV, V_th=-50.0 * bu.mV, V_reset=-60.0 * bu.mV,
-                tau=20.0 * bu.ms, tau_ref=5.0 * bu.ms, R=1 / (10.0 * bu.nS),
-                V_initializer=braintools.init.Normal(-55.0 * bu.mV, 5.0 * bu.mV),
-            )
-            self.E = brainpy.state.AlignPostProj(
-                comm=brainstate.nn.EventFixedProb(self.n_exc, num, 80 / num, 6.0 * bu.nS),
-                syn=brainpy.state.Expon.desc(num, tau=5.0 * bu.ms),
-                out=brainpy.state.COBA.desc(E=0.0 * bu.mV), post=self.N,
-            )
-            self.I = brainpy.state.AlignPostProj(
-                comm=brainstate.nn.EventFixedProb(self.n_inh, num, 80 / num, 67.0 * bu.nS),
-                syn=brainpy.state.Expon.desc(num, tau=10.0 * bu.ms),
-                out=brainpy.state.COBA.desc(E=-80.0 * bu.mV), post=self.N,
-            )
-
-        def update(self, t):
-            with brainstate.environ.context(t=t):
-                spk = self.N.get_spike() != 0.0
-                self.E(spk[: self.n_exc])
-                self.I(spk[self.n_exc:])
-                self.N(200.0 * bu.pA)
-                return self.N.get_spike()
-
-    net = EINet()
-    brainstate.nn.init_all_states(net)
-    steps = int(round(duration_ms / 0.1))
-    with brainstate.environ.context(dt=0.1 * bu.ms):
-        times = bu.math.arange(0.0 * bu.ms, duration_ms * bu.ms, brainstate.environ.get_dt())
-        tic = time.perf_counter()
-        brainstate.transform.for_loop(net.update, times[:10]).block_until_ready()
-        compile_s = time.perf_counter() - tic
-        tic = time.perf_counter()
-        spikes = brainstate.transform.for_loop(net.update, times)
-        spikes.block_until_ready()
-        wall = time.perf_counter() - tic
-    import numpy as np
-
-    s = np.asarray(spikes, dtype=np.float32)
-    return {
-        "wall_per_sim_s": wall / (duration_ms / 1000),
-        "steps_per_s": steps / wall,
-        "rate_E_Hz": float(s[:, : net.n_exc].mean() / 1e-4),
-        "rate_I_Hz": float(s[:, net.n_exc:].mean() / 1e-4),
-        "compile_s": compile_s,
-    }
+    return run_brainpy_model("coba", num, duration_ms)
 
 
 def main() -> None:
