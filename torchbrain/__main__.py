@@ -367,7 +367,8 @@ def tour(args) -> int:
     parts = ", ".join(f"{name} {sec:.2f} s" for name, sec in laps.items())
     if startup is not None:
         whole = startup + sum(laps.values())
-        print(f"time: {whole:.1f} s in all = start-up and imports {startup:.2f} s, {parts}")
+        print(f"time: {whole:.1f} s from the command's start to here = start-up and imports "
+              f"{startup:.2f} s, {parts}")
     else:
         print(f"time: {sum(laps.values()):.1f} s after the imports = {parts}")
     print(f"simulation speed: {sim / seconds:.3f} s per simulated second, {steps / sim:,.0f} "
