@@ -256,6 +256,11 @@ def test_imported_graph_is_a_well_behaved_module():
     for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
         assert torch.equal(clone(x), y)
     assert "dt=0.1 ms" in repr(m)
+    # compiled (States initialised outside, as initialising checks values) equals eager
+    tb.init_all_states(m, batch_size=3)
+    short = x[:4]  # the steps unroll into the compiled graph: keep it short
+    compiled = tb.compile(lambda inp: m(inp, reset=False), backend="aot_eager")
+    assert torch.equal(compiled(short), m(short))
     assert torch.equal(m.to(torch.float64)(x.double()).float(), y)
 
 
