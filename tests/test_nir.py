@@ -26,6 +26,7 @@ from torchbrain import u
 
 nir = pytest.importorskip("nir")
 
+from torchbrain.interop import nodes  # noqa: E402
 from torchbrain.interop.nir import NIR_UNITS, export_to_nir, import_from_nir  # noqa: E402
 from torchbrain.training.conv import SpikingBlock, SpikingConv2d, SpikingLinear  # noqa: E402
 
@@ -116,6 +117,12 @@ def test_integrator_if_li_threshold_scale_delay():
     v = import_from_nir(g, dt=dt * u.ms)(torch.ones(T, 3, 4))
     expected = -1.0 + 3.0 * (1 - torch.exp(-torch.arange(1, T + 1) * dt / 5.0))
     torch.testing.assert_close(v[:, 1, 2], expected)
+    # the node modules take quantities: the same LI built by hand runs the same
+    li = nodes.LeakyIntegrator(5 * u.ms, 3 * u.gigaohm, torch.full((4,), -1.0))  # mV
+    tb.init_all_states(li, batch_size=3)
+    with tb.environ.context(dt=dt * u.ms):
+        torch.testing.assert_close(torch.stack([li(torch.ones(3, 4)) for _ in range(T)])[:, 1, 2],
+                                   expected)
     # Threshold, Scale and Delay
     g = nir.NIRGraph.from_list(nir.Scale(scale=np.full(4, 2.0)),
                                nir.Threshold(threshold=np.full(4, 1.0)),
@@ -198,6 +205,8 @@ def test_errors_name_node_type_and_parameter():
     soft = nn.Sequential(SpikingLinear(3, 2, neuron=functools.partial(tb.LIF, tau=5 * u.ms)))
     with pytest.raises(NotImplementedError, match="spk_reset='soft'"):
         export_to_nir(soft, torch.zeros(2, 1, 3), dt=1 * u.ms)
+    with pytest.raises(tb.UnitError, match="Threshold: parameter 'threshold' expects a voltage"):
+        nodes.Threshold(1 * u.ms)
     pooled = nn.Sequential(SpikingConv2d(1, 2, 3, input_size=(6, 6), pool=nn.MaxPool2d(2)))
     with pytest.raises(NotImplementedError, match="type MaxPool2d has no NIR equivalent"):
         export_to_nir(pooled, torch.zeros(2, 1, 1, 6, 6), dt=1 * u.ms)
