@@ -149,6 +149,20 @@ def test_conv_pool_flatten_nodes_match_torch():
                                      padding=1)
     ref = torch.nn.functional.avg_pool2d(ref, 2) * 4
     torch.testing.assert_close(y, ref.reshape(2, 5, -1))
+    # Conv1d, and its way back out through a SpikingBlock
+    w1 = rng.normal(size=(4, 2, 3)).astype(np.float32)
+    g = nir.NIRGraph.from_list(nir.Conv1d(input_shape=10, weight=w1, stride=2, padding=1,
+                                          dilation=1, groups=1, bias=np.zeros(4)))
+    x1 = torch.randn(3, 2, 2, 10)
+    ref = torch.nn.functional.conv1d(x1.flatten(0, 1), torch.from_numpy(w1), stride=2, padding=1)
+    torch.testing.assert_close(import_from_nir(g, dt=1 * u.ms)(x1), ref.reshape(3, 2, 4, 5))
+    block = SpikingBlock(nn.Conv1d(2, 4, 3, stride=2, padding=1),
+                         tb.LIF((4, 5), R=1 * u.gigaohm, spk_reset="hard"))
+    graph = export_to_nir(block, x1.abs() * 5, dt=1 * u.ms)
+    assert isinstance(graph.nodes["layer"], nir.Conv1d) and graph.nodes["layer"].input_shape == 10
+    with tb.environ.context(dt=1 * u.ms):
+        expected = block(x1.abs() * 5)
+    assert torch.equal(import_from_nir(graph, dt=1 * u.ms)(x1.abs() * 5), expected)
 
 
 def test_recurrent_edge_uses_the_previous_step():
