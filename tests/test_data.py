@@ -139,6 +139,11 @@ def test_blocks_are_well_behaved_modules():
         assert torch.equal(net.to(torch.float64)(x.double()).float(), y)
     block = SpikingLinear(3, 2, dt=0.5 * u.ms)
     assert "dt=0.5 ms" in repr(block) and block(torch.ones(4, 1, 3)).shape == (4, 1, 2)
+    drive = 3 * torch.rand(3, 2, 3)
+    eager = block(drive)
+    tb.init_all_states(block, batch_size=2)
+    compiled = tb.compile(lambda inp: block(inp, reset=False), backend="aot_eager")
+    assert torch.equal(compiled(drive), eager)
     with pytest.raises(ValueError, match="time-major"):
         block(torch.ones(4, 3))
     with pytest.raises(ValueError, match="population has shape"):

@@ -26,6 +26,7 @@ from torchbrain import u
 
 nir = pytest.importorskip("nir")
 
+from torchbrain.interop import nodes  # noqa: E402
 from torchbrain.interop.nir import NIR_UNITS, export_to_nir, import_from_nir  # noqa: E402
 from torchbrain.training.conv import SpikingBlock, SpikingConv2d, SpikingLinear  # noqa: E402
 
@@ -116,6 +117,12 @@ def test_integrator_if_li_threshold_scale_delay():
     v = import_from_nir(g, dt=dt * u.ms)(torch.ones(T, 3, 4))
     expected = -1.0 + 3.0 * (1 - torch.exp(-torch.arange(1, T + 1) * dt / 5.0))
     torch.testing.assert_close(v[:, 1, 2], expected)
+    # the node modules take quantities: the same LI built by hand runs the same
+    li = nodes.LeakyIntegrator(5 * u.ms, 3 * u.gigaohm, torch.full((4,), -1.0))  # mV
+    tb.init_all_states(li, batch_size=3)
+    with tb.environ.context(dt=dt * u.ms):
+        torch.testing.assert_close(torch.stack([li(torch.ones(3, 4)) for _ in range(T)])[:, 1, 2],
+                                   expected)
     # Threshold, Scale and Delay
     g = nir.NIRGraph.from_list(nir.Scale(scale=np.full(4, 2.0)),
                                nir.Threshold(threshold=np.full(4, 1.0)),
@@ -142,6 +149,20 @@ def test_conv_pool_flatten_nodes_match_torch():
                                      padding=1)
     ref = torch.nn.functional.avg_pool2d(ref, 2) * 4
     torch.testing.assert_close(y, ref.reshape(2, 5, -1))
+    # Conv1d, and its way back out through a SpikingBlock
+    w1 = rng.normal(size=(4, 2, 3)).astype(np.float32)
+    g = nir.NIRGraph.from_list(nir.Conv1d(input_shape=10, weight=w1, stride=2, padding=1,
+                                          dilation=1, groups=1, bias=np.zeros(4)))
+    x1 = torch.randn(3, 2, 2, 10)
+    ref = torch.nn.functional.conv1d(x1.flatten(0, 1), torch.from_numpy(w1), stride=2, padding=1)
+    torch.testing.assert_close(import_from_nir(g, dt=1 * u.ms)(x1), ref.reshape(3, 2, 4, 5))
+    block = SpikingBlock(nn.Conv1d(2, 4, 3, stride=2, padding=1),
+                         tb.LIF((4, 5), R=1 * u.gigaohm, spk_reset="hard"))
+    graph = export_to_nir(block, x1.abs() * 5, dt=1 * u.ms)
+    assert isinstance(graph.nodes["layer"], nir.Conv1d) and graph.nodes["layer"].input_shape == 10
+    with tb.environ.context(dt=1 * u.ms):
+        expected = block(x1.abs() * 5)
+    assert torch.equal(import_from_nir(graph, dt=1 * u.ms)(x1.abs() * 5), expected)
 
 
 def test_recurrent_edge_uses_the_previous_step():
@@ -198,6 +219,8 @@ def test_errors_name_node_type_and_parameter():
     soft = nn.Sequential(SpikingLinear(3, 2, neuron=functools.partial(tb.LIF, tau=5 * u.ms)))
     with pytest.raises(NotImplementedError, match="spk_reset='soft'"):
         export_to_nir(soft, torch.zeros(2, 1, 3), dt=1 * u.ms)
+    with pytest.raises(tb.UnitError, match="Threshold: parameter 'threshold' expects a voltage"):
+        nodes.Threshold(1 * u.ms)
     pooled = nn.Sequential(SpikingConv2d(1, 2, 3, input_size=(6, 6), pool=nn.MaxPool2d(2)))
     with pytest.raises(NotImplementedError, match="type MaxPool2d has no NIR equivalent"):
         export_to_nir(pooled, torch.zeros(2, 1, 1, 6, 6), dt=1 * u.ms)
@@ -256,6 +279,11 @@ def test_imported_graph_is_a_well_behaved_module():
     for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
         assert torch.equal(clone(x), y)
     assert "dt=0.1 ms" in repr(m)
+    # compiled (States initialised outside, as initialising checks values) equals eager
+    tb.init_all_states(m, batch_size=3)
+    short = x[:4]  # the steps unroll into the compiled graph: keep it short
+    compiled = tb.compile(lambda inp: m(inp, reset=False), backend="aot_eager")
+    assert torch.equal(compiled(short), m(short))
     assert torch.equal(m.to(torch.float64)(x.double()).float(), y)
 
 

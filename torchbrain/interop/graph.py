@@ -53,7 +53,9 @@ class SpikingGraph(nn.Module):
     -----
     ``forward(x)`` takes ``x`` of shape ``(T, B, *in_shape)`` and returns ``(T, B, *out_shape)``.
     By default every call starts a new sequence: the States of all nodes are initialised for
-    batch size ``B`` first (``reset=False`` continues from the current States).
+    batch size ``B`` first. ``reset=False`` continues from the current States (initialise them
+    with ``tb.init_all_states(graph, batch_size=B)``); that form compiles with
+    ``tb.compile(..., fullgraph=True)`` (initialising checks values, which Dynamo cannot trace).
     """
 
     def __init__(self, nodes: Mapping[str, nn.Module], edges: Sequence[tuple[str, str]],

@@ -336,15 +336,16 @@ class _Exporter:
         """Add ``module`` (time-major) after node ``src``; returns the name of its last node."""
         if isinstance(module, nn.Sequential):
             for child_name, child in module.named_children():
-                src = self.chain(child, f"{name}.{child_name}" if name else child_name, src)
+                src = self.chain(child, _join(name, child_name), src)
             return src
         if isinstance(module, SpikingBlock):
-            src = self.leaf(module.layer, f"{name}.layer", src)
+            src = self.leaf(module.layer, _join(name, "layer"), src)
             if module.pool is not None:
-                src = self.leaf(module.pool, f"{name}.pool", src)
-            return self.leaf(module.neuron, f"{name}.neuron", src, jump=module.drives_synapse)
+                src = self.leaf(module.pool, _join(name, "pool"), src)
+            return self.leaf(module.neuron, _join(name, "neuron"), src,
+                             jump=module.drives_synapse)
         if isinstance(module, nn.Flatten | nn.Linear | nn.Identity):
-            return self.leaf(module, name, src, lead=2)
+            return self.leaf(module, name or type(module).__name__.lower(), src, lead=2)
         raise NotImplementedError(
             f"export_to_nir: module {name!r} of type {type(module).__name__} is not a time-major "
             "part torchbrain can export (SpikingGraph, nn.Sequential, SpikingBlock and its "
@@ -456,6 +457,10 @@ class _Exporter:
             v_threshold=_to_nir(m.V_th, shape, "voltage"),
             v_reset=_to_nir(m.V_reset, shape, "voltage"),
             w_in=w_in.expand(tuple(shape)).numpy().copy())
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
 
 
 def _pair(value) -> tuple[int, int]:

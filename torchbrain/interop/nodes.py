@@ -13,6 +13,8 @@ numbers once (see :data:`~torchbrain.interop.nir.NIR_UNITS`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..environ import get_dt_value
@@ -25,31 +27,28 @@ __all__ = ["Integrator", "IntegrateAndFire", "LeakyIntegrator", "Threshold", "Sc
            "StepDelay", "CubaLIFNode"]
 
 
-def _params_shape(values: dict[str, torch.Tensor], owner: str) -> tuple[int, ...]:
-    shapes = {name: tuple(v.shape) for name, v in values.items()}
-    if len(set(shapes.values())) != 1:
-        raise ValueError(f"{owner}: parameters must share one shape, got {shapes}")
-    return next(iter(shapes.values()))
-
-
 class _NodeModule(Module):
-    """Parameters registered as buffers of one shape (the node's per-sample shape)."""
+    """Parameters with units (quantities, or numbers in the canonical unit) whose shapes
+    broadcast to the node's per-sample shape."""
 
-    def __init__(self, *, device=None, dtype=None, **params):
+    def __init__(self, params: dict[str, tuple[Any, str]], *, device=None, dtype=None):
         super().__init__(device=device, dtype=dtype)
-        tensors = {k: torch.as_tensor(v, dtype=self._factory["dtype"], device=device)
-                   for k, v in params.items()}
-        self.shape = _params_shape(tensors, type(self).__name__)
-        for name, value in tensors.items():
-            self.register_buffer(name, value.clone())
+        shapes = {}
+        for name, (value, unit) in params.items():
+            shapes[name] = tuple(self._register_parameter_with_unit(name, value, unit).shape)
+        try:
+            self.shape = tuple(torch.broadcast_shapes(*shapes.values()))
+        except RuntimeError:
+            raise ValueError(f"{self._name()}: parameter shapes {shapes} do not broadcast to "
+                             "one shape") from None
 
     def _zeros(self, batch_size):
         shape = self.shape if batch_size is None else (batch_size, *self.shape)
         first = next(iter(self._buffers.values()))
         return torch.zeros(shape, dtype=first.dtype, device=first.device)
 
-    def extra_repr(self) -> str:
-        return f"shape={self.shape}"
+    def _repr_config(self):
+        return {"shape": self.shape}
 
 
 class Integrator(_NodeModule):
@@ -57,14 +56,14 @@ class Integrator(_NodeModule):
 
     Parameters
     ----------
-    r : tensor
-        Resistance (GΩ), one per neuron.
+    r : quantity [resistance / time]
+        Gain per neuron (plain numbers in GΩ/ms: mV per ms per pA of input).
 
     Returns (from ``forward``) the new ``v`` (mV).
     """
 
     def __init__(self, r, *, device=None, dtype=None):
-        super().__init__(r=r, device=device, dtype=dtype)
+        super().__init__({"r": (r, "gigaohm / millisecond")}, device=device, dtype=dtype)
         self.v = HiddenState(None)
 
     def init_state(self, batch_size=None):
@@ -88,15 +87,15 @@ class IntegrateAndFire(_NodeModule):
 
     Parameters
     ----------
-    r : tensor
-        Resistance (GΩ).
-    v_threshold, v_reset : tensor
-        Threshold and reset potential (mV).
+    r : quantity [resistance / time]
+        Gain (plain numbers in GΩ/ms).
+    v_threshold, v_reset : quantity [voltage]
+        Threshold and reset potential (plain numbers in mV).
     """
 
     def __init__(self, r, v_threshold, v_reset, *, device=None, dtype=None):
-        super().__init__(r=r, v_threshold=v_threshold, v_reset=v_reset, device=device,
-                         dtype=dtype)
+        super().__init__({"r": (r, "gigaohm / millisecond"), "v_threshold": (v_threshold, "mV"),
+                          "v_reset": (v_reset, "mV")}, device=device, dtype=dtype)
         self.v = HiddenState(None)
 
     def init_state(self, batch_size=None):
@@ -118,16 +117,18 @@ class LeakyIntegrator(_NodeModule):
 
     Parameters
     ----------
-    tau : tensor
-        Time constant (ms).
-    r : tensor
-        Resistance (GΩ).
-    v_leak : tensor
-        Leak potential (mV).
+    tau : quantity [time]
+        Time constant (plain numbers in ms); positive.
+    r : quantity [resistance]
+        Resistance (plain numbers in GΩ).
+    v_leak : quantity [voltage]
+        Leak potential (plain numbers in mV).
     """
 
     def __init__(self, tau, r, v_leak, *, device=None, dtype=None):
-        super().__init__(tau=tau, r=r, v_leak=v_leak, device=device, dtype=dtype)
+        super().__init__({"tau": (tau, "ms"), "r": (r, "gigaohm"), "v_leak": (v_leak, "mV")},
+                         device=device, dtype=dtype)
+        self._check_values("tau", self.tau, "ms", positive=True)
         self.v = HiddenState(None)
 
     def init_state(self, batch_size=None):
@@ -140,20 +141,32 @@ class LeakyIntegrator(_NodeModule):
 
 
 class Threshold(_NodeModule):
-    r"""NIR's ``Threshold``: :math:`z = [x > \theta]` (stateless)."""
+    r"""NIR's ``Threshold``: :math:`z = [x > \theta]` (stateless).
+
+    Parameters
+    ----------
+    threshold : quantity [voltage]
+        Plain numbers in mV.
+    """
 
     def __init__(self, threshold, *, device=None, dtype=None):
-        super().__init__(threshold=threshold, device=device, dtype=dtype)
+        super().__init__({"threshold": (threshold, "mV")}, device=device, dtype=dtype)
 
     def forward(self, x):
         return (x > self.threshold).to(x.dtype)
 
 
 class Scale(_NodeModule):
-    r"""NIR's ``Scale``: :math:`y = x \odot s` (stateless)."""
+    r"""NIR's ``Scale``: :math:`y = x \odot s` (stateless).
+
+    Parameters
+    ----------
+    scale : array-like
+        Dimensionless factors.
+    """
 
     def __init__(self, scale, *, device=None, dtype=None):
-        super().__init__(scale=scale, device=device, dtype=dtype)
+        super().__init__({"scale": (scale, "dimensionless")}, device=device, dtype=dtype)
 
     def forward(self, x):
         return x * self.scale
@@ -193,8 +206,8 @@ class StepDelay(Module):
         self.buffer = torch.cat([self.buffer[1:], x.unsqueeze(0).to(self.buffer.dtype)])
         return out
 
-    def extra_repr(self) -> str:
-        return f"steps={self.steps}, shape={self.shape}"
+    def _repr_config(self):
+        return {"steps": self.steps, "shape": self.shape}
 
 
 class CubaLIFNode(Module):

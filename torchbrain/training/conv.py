@@ -87,7 +87,10 @@ class SpikingBlock(nn.Module):
 
     Notes
     -----
-    ``forward(x)`` maps ``(T, B, *in_shape)`` to the spikes ``(T, B, *neuron.varshape)``. With
+    ``forward(x)`` maps ``(T, B, *in_shape)`` to the spikes ``(T, B, *neuron.varshape)``,
+    starting from freshly initialised States; ``forward(x, reset=False)`` continues from the
+    current ones (initialise them first with ``tb.init_all_states(block, batch_size=B)``):
+    that is the form to ``tb.compile(..., fullgraph=True)``, as initialising checks values. With
     a ``LIF`` population a step is
     :math:`V \leftarrow V_\mathrm{rest} + R\,I + (V - V_\mathrm{rest} - R\,I)e^{-\Delta t/\tau}`
     with :math:`I` the layer's output (pA); see the population's docstring for its equations.
@@ -116,12 +119,13 @@ class SpikingBlock(nn.Module):
             y = self.pool(y)
         return y.reshape(T, B, *y.shape[1:])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, reset: bool = True) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() < 3:
             raise ValueError(f"{type(self).__name__}: the input must be time-major "
                              f"(T, B, ...), got {getattr(x, 'shape', type(x).__name__)}")
         currents = self._currents(x)
-        init_all_states(self.neuron, batch_size=x.shape[1])
+        if reset:
+            init_all_states(self.neuron, batch_size=x.shape[1])
         if self.dt is None:
             return self._run(currents)
         with environ.context(dt=self.dt):
