@@ -62,9 +62,10 @@ RUNNERS = {
 IMPORTS = {"brian2": "brian2", "brainpy": "brainpy", "nest": "nest"}
 PEERS = ("brian2", "brainpy", "nest")
 SCALING_SIZES = (4000, 8000, 16000, 32000, 64000, 128000, 256000)
-#: Largest network each peer is asked to run by default (NEST's adaptive RK45 conductance
-#: neuron takes ~10-50 s per simulated second at 4k on this machine).
-DEFAULT_MAX_NEURONS = {"brian2": 256000, "brainpy": 256000, "nest": 4000}
+#: Largest network each peer is asked to run by default, to keep one run of the driver within
+#: the hour on the 2-core machine: NEST's adaptive RK45 conductance neuron takes 10-50 s per
+#: simulated second at 4k there, BrainPy runs its loop twice (~4-8 min at 256k).
+DEFAULT_MAX_NEURONS = {"brian2": 256000, "brainpy": 128000, "nest": 4000}
 
 
 @dataclasses.dataclass(frozen=True)
