@@ -125,10 +125,18 @@ def run_child(cmd: list[str], env: dict, timeout: float) -> dict:
 class Driver:
     """Runs the jobs of every section and keeps the results per repeat."""
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, saved: dict | None = None):
         self.args = args
         self.pythons = {"torchbrain": sys.executable}
         self.missing: dict[str, str] = {}
+        self.command = " ".join(sys.argv)
+        self.finished = ""  # when the last run ended, and the load average then
+        self.build_dir = Path(args.build_dir)
+        self.results: list[dict] = []  # one dict per repeat: key -> result
+        if saved is not None:  # tables of an earlier run (--tables-from)
+            self.missing, self.results = saved["missing"], saved["results"]
+            self.command, self.finished = saved["command"], saved["finished"]
+            return
         for peer in PEERS:
             python = Path(args.venvs) / peer / "bin" / "python"
             if peer in args.skip:
@@ -140,8 +148,6 @@ class Driver:
                 self.missing[peer] = f"missing (cannot import {IMPORTS[peer]})"
             else:
                 self.pythons[peer] = str(python)
-        self.build_dir = Path(args.build_dir)
-        self.results: list[dict] = []  # one dict per repeat: key -> result
 
     def env(self, simulator: str, threads: int) -> dict:
         env = dict(os.environ)
@@ -234,6 +240,8 @@ class Driver:
             if "microcircuit" in self.args.sections:
                 self.microcircuit(repeat)
             self.results.append(repeat)
+        self.finished = (f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
+                         f"load avg {os.getloadavg()[0]:.1f}")
 
     # ------------------------------------------------------------------ tables
     def values(self, k: str, field: str) -> list[float]:
@@ -247,6 +255,8 @@ class Driver:
         vals = self.values(key(job), field)
         if not vals:
             states = {rep[key(job)]["status"] for rep in self.results if key(job) in rep}
+            if states == {"ok"}:
+                return "—"  # ran, but this simulator has no such figure
             return "/".join(sorted(states)) or "not run"
         return min_median(vals, digits)
 
@@ -304,11 +314,12 @@ class Driver:
         """Time before the first result: compile/build and the whole process, COBA 4k."""
         t = self.args.threads[0]
         n = self.args.sizes[0]
-        head = ["simulator", "compile / build s", "whole process s", "peak RSS MB"]
+        head = ["simulator", "compile / C++ build s", "network build s", "whole process s",
+                "peak RSS MB"]
         lines = [row(head), row(["---"] * len(head))]
         for sim in ("torchbrain", *PEERS):
             job = Job(sim, "coba", n, t)
-            lines.append(row([sim, self.cell(job, "compile_s", 1),
+            lines.append(row([sim, self.cell(job, "compile_s", 1), self.cell(job, "build_s", 1),
                               self.cell(job, "process_wall_s", 1),
                               self.cell(job, "peak_rss_mb_kernel", 0)]))
         return lines
@@ -346,11 +357,11 @@ class Driver:
 
     def tables(self) -> str:
         a = self.args
-        out = [f"side_by_side: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
-               f"{platform.machine()} {os.cpu_count()} cores ({platform.processor() or '?'}), "
-               f"load avg {os.getloadavg()[0]:.1f}, {a.repeats} repeat(s), "
+        out = [f"side_by_side: finished {self.finished}; "
+               f"{platform.machine()} {os.cpu_count()} cores ({cpu_model()}), "
+               f"{a.repeats} repeat(s), "
                f"{a.duration:g} ms simulated per E/I run, cells min / median",
-               f"command: {' '.join(sys.argv)}"]
+               f"command: {self.command}"]
         for peer, why in self.missing.items():
             out.append(f"{peer}: {why}")
         if "coba" in a.sections:
@@ -368,6 +379,17 @@ class Driver:
         if "microcircuit" in a.sections:
             out += ["", "Microcircuit (Potjans & Diesmann 2014)", "", *self.microcircuit_table()]
         return "\n".join(out)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def key(job: Job) -> str:
@@ -424,7 +446,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and short runs: a smoke test of every runner")
     parser.add_argument("--out", default=None, help="write every raw result here (JSON)")
+    parser.add_argument("--tables-from", default=None, metavar="JSON",
+                        help="print the tables of an earlier run's --out file, run nothing")
     args = parser.parse_args()
+    if args.tables_from:
+        with open(args.tables_from) as f:
+            saved = json.load(f)
+        print(Driver(argparse.Namespace(**saved["args"]), saved).tables())
+        return
     args.max_neurons = parse_max_neurons(args.max_neurons)
     if args.quick:
         args.sizes, args.scaling_sizes = [4000], [4000, 8000]
@@ -438,7 +467,8 @@ def main() -> None:
     print(text)
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"tables": text, "args": {k: v for k, v in vars(args).items()},
+            json.dump({"tables": text, "command": driver.command, "finished": driver.finished,
+                       "args": vars(args),
                        "missing": driver.missing, "results": driver.results}, f, indent=1)
 
 
