@@ -200,6 +200,7 @@ class Driver:
                "--threads", str(t), "--seed", str(a.seed)]
         self.report("microcircuit torchbrain", repeat.setdefault(
             "mc/torchbrain", run_child(cmd, self.env("torchbrain", t), a.timeout)))
+        self.save(self.results + [repeat])
         if "nest" in self.missing:
             return
         spec = self.build_dir / f"microcircuit_{a.mc_scale}.json"
@@ -237,11 +238,22 @@ class Driver:
                 repeat[key(job)] = result
                 self.report(f"{job.simulator} {job.model} {job.neurons} t{job.threads}",
                             result)
+                self.save(self.results + [repeat])
             if "microcircuit" in self.args.sections:
                 self.microcircuit(repeat)
             self.results.append(repeat)
+            self.save(self.results)
+
+    def save(self, results: list[dict]) -> None:
+        """Write every result so far to ``--out`` (after each run: a stopped run keeps them)."""
         self.finished = (f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
                          f"load avg {os.getloadavg()[0]:.1f}")
+        if not self.args.out:
+            return
+        with open(self.args.out, "w") as f:
+            json.dump({"command": self.command, "finished": self.finished,
+                       "args": vars(self.args), "missing": self.missing, "results": results},
+                      f, indent=1)
 
     # ------------------------------------------------------------------ tables
     def values(self, k: str, field: str) -> list[float]:
@@ -445,7 +457,8 @@ def main() -> None:
                         help="Brian2 projects (kept: later runs relink only) and specs")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and short runs: a smoke test of every runner")
-    parser.add_argument("--out", default=None, help="write every raw result here (JSON)")
+    parser.add_argument("--out", default=None,
+                        help="write every raw result here (JSON, rewritten after each run)")
     parser.add_argument("--tables-from", default=None, metavar="JSON",
                         help="print the tables of an earlier run's --out file, run nothing")
     args = parser.parse_args()
@@ -463,13 +476,7 @@ def main() -> None:
         parser.error("--threads and --repeats must be at least 1")
     driver = Driver(args)
     driver.run()
-    text = driver.tables()
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"tables": text, "command": driver.command, "finished": driver.finished,
-                       "args": vars(args),
-                       "missing": driver.missing, "results": driver.results}, f, indent=1)
+    print(driver.tables())
 
 
 if __name__ == "__main__":
