@@ -62,9 +62,10 @@ RUNNERS = {
 IMPORTS = {"brian2": "brian2", "brainpy": "brainpy", "nest": "nest"}
 PEERS = ("brian2", "brainpy", "nest")
 SCALING_SIZES = (4000, 8000, 16000, 32000, 64000, 128000, 256000)
-#: Largest network each peer is asked to run by default (NEST's adaptive RK45 conductance
-#: neuron takes ~10-50 s per simulated second at 4k on this machine).
-DEFAULT_MAX_NEURONS = {"brian2": 256000, "brainpy": 256000, "nest": 4000}
+#: Largest network each peer is asked to run by default, to keep one run of the driver within
+#: the hour on the 2-core machine: NEST's adaptive RK45 conductance neuron takes 10-50 s per
+#: simulated second at 4k there, BrainPy runs its loop twice (~4-8 min at 256k).
+DEFAULT_MAX_NEURONS = {"brian2": 256000, "brainpy": 128000, "nest": 4000}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,10 +125,18 @@ def run_child(cmd: list[str], env: dict, timeout: float) -> dict:
 class Driver:
     """Runs the jobs of every section and keeps the results per repeat."""
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, saved: dict | None = None):
         self.args = args
         self.pythons = {"torchbrain": sys.executable}
         self.missing: dict[str, str] = {}
+        self.command = " ".join(sys.argv)
+        self.finished = ""  # when the last run ended, and the load average then
+        self.build_dir = Path(args.build_dir)
+        self.results: list[dict] = []  # one dict per repeat: key -> result
+        if saved is not None:  # tables of an earlier run (--tables-from)
+            self.missing, self.results = saved["missing"], saved["results"]
+            self.command, self.finished = saved["command"], saved["finished"]
+            return
         for peer in PEERS:
             python = Path(args.venvs) / peer / "bin" / "python"
             if peer in args.skip:
@@ -139,8 +148,6 @@ class Driver:
                 self.missing[peer] = f"missing (cannot import {IMPORTS[peer]})"
             else:
                 self.pythons[peer] = str(python)
-        self.build_dir = Path(args.build_dir)
-        self.results: list[dict] = []  # one dict per repeat: key -> result
 
     def env(self, simulator: str, threads: int) -> dict:
         env = dict(os.environ)
@@ -193,6 +200,7 @@ class Driver:
                "--threads", str(t), "--seed", str(a.seed)]
         self.report("microcircuit torchbrain", repeat.setdefault(
             "mc/torchbrain", run_child(cmd, self.env("torchbrain", t), a.timeout)))
+        self.save(self.results + [repeat])
         if "nest" in self.missing:
             return
         spec = self.build_dir / f"microcircuit_{a.mc_scale}.json"
@@ -230,9 +238,22 @@ class Driver:
                 repeat[key(job)] = result
                 self.report(f"{job.simulator} {job.model} {job.neurons} t{job.threads}",
                             result)
+                self.save(self.results + [repeat])
             if "microcircuit" in self.args.sections:
                 self.microcircuit(repeat)
             self.results.append(repeat)
+            self.save(self.results)
+
+    def save(self, results: list[dict]) -> None:
+        """Write every result so far to ``--out`` (after each run: a stopped run keeps them)."""
+        self.finished = (f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
+                         f"load avg {os.getloadavg()[0]:.1f}")
+        if not self.args.out:
+            return
+        with open(self.args.out, "w") as f:
+            json.dump({"command": self.command, "finished": self.finished,
+                       "args": vars(self.args), "missing": self.missing, "results": results},
+                      f, indent=1)
 
     # ------------------------------------------------------------------ tables
     def values(self, k: str, field: str) -> list[float]:
@@ -246,6 +267,8 @@ class Driver:
         vals = self.values(key(job), field)
         if not vals:
             states = {rep[key(job)]["status"] for rep in self.results if key(job) in rep}
+            if states == {"ok"}:
+                return "—"  # ran, but this simulator has no such figure
             return "/".join(sorted(states)) or "not run"
         return min_median(vals, digits)
 
@@ -303,11 +326,12 @@ class Driver:
         """Time before the first result: compile/build and the whole process, COBA 4k."""
         t = self.args.threads[0]
         n = self.args.sizes[0]
-        head = ["simulator", "compile / build s", "whole process s", "peak RSS MB"]
+        head = ["simulator", "compile / C++ build s", "network build s", "whole process s",
+                "peak RSS MB"]
         lines = [row(head), row(["---"] * len(head))]
         for sim in ("torchbrain", *PEERS):
             job = Job(sim, "coba", n, t)
-            lines.append(row([sim, self.cell(job, "compile_s", 1),
+            lines.append(row([sim, self.cell(job, "compile_s", 1), self.cell(job, "build_s", 1),
                               self.cell(job, "process_wall_s", 1),
                               self.cell(job, "peak_rss_mb_kernel", 0)]))
         return lines
@@ -345,11 +369,11 @@ class Driver:
 
     def tables(self) -> str:
         a = self.args
-        out = [f"side_by_side: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
-               f"{platform.machine()} {os.cpu_count()} cores ({platform.processor() or '?'}), "
-               f"load avg {os.getloadavg()[0]:.1f}, {a.repeats} repeat(s), "
+        out = [f"side_by_side: finished {self.finished}; "
+               f"{platform.machine()} {os.cpu_count()} cores ({cpu_model()}), "
+               f"{a.repeats} repeat(s), "
                f"{a.duration:g} ms simulated per E/I run, cells min / median",
-               f"command: {' '.join(sys.argv)}"]
+               f"command: {self.command}"]
         for peer, why in self.missing.items():
             out.append(f"{peer}: {why}")
         if "coba" in a.sections:
@@ -367,6 +391,17 @@ class Driver:
         if "microcircuit" in a.sections:
             out += ["", "Microcircuit (Potjans & Diesmann 2014)", "", *self.microcircuit_table()]
         return "\n".join(out)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def key(job: Job) -> str:
@@ -422,8 +457,16 @@ def main() -> None:
                         help="Brian2 projects (kept: later runs relink only) and specs")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and short runs: a smoke test of every runner")
-    parser.add_argument("--out", default=None, help="write every raw result here (JSON)")
+    parser.add_argument("--out", default=None,
+                        help="write every raw result here (JSON, rewritten after each run)")
+    parser.add_argument("--tables-from", default=None, metavar="JSON",
+                        help="print the tables of an earlier run's --out file, run nothing")
     args = parser.parse_args()
+    if args.tables_from:
+        with open(args.tables_from) as f:
+            saved = json.load(f)
+        print(Driver(argparse.Namespace(**saved["args"]), saved).tables())
+        return
     args.max_neurons = parse_max_neurons(args.max_neurons)
     if args.quick:
         args.sizes, args.scaling_sizes = [4000], [4000, 8000]
@@ -433,12 +476,7 @@ def main() -> None:
         parser.error("--threads and --repeats must be at least 1")
     driver = Driver(args)
     driver.run()
-    text = driver.tables()
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"tables": text, "args": {k: v for k, v in vars(args).items()},
-                       "missing": driver.missing, "results": driver.results}, f, indent=1)
+    print(driver.tables())
 
 
 if __name__ == "__main__":

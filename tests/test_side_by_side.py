@@ -78,3 +78,13 @@ def test_peer_limits_are_checked(sbs):
     assert sbs.parse_max_neurons(["nest=8000"])["nest"] == 8000
     with pytest.raises(SystemExit, match="PEER=N"):
         sbs.parse_max_neurons(["neuron=8000"])
+
+
+def test_tables_of_a_saved_run_need_no_simulator(sbs):
+    driver = _driver(sbs, repeats=1)
+    tb = sbs.Job("torchbrain", "coba", 4000, 1)
+    saved = {"missing": {"nest": "missing (test)"}, "results": [{sbs.key(tb): _result(0.5)}],
+             "command": "side_by_side.py --repeats 1", "finished": "2026-01-01 00:00 UTC"}
+    text = sbs.Driver(driver.args, saved).tables()
+    assert "command: side_by_side.py --repeats 1" in text and "| 4,000 | 0.500 |" in text
+    assert "nest: missing (test)" in text

@@ -50,9 +50,11 @@ def run(model: str, num: int, duration_ms: float, seed: int = 0) -> dict | None:
         unit, outputs = nS, (brainpy.state.COBA.desc(E=p["E_e"] * mV),
                              brainpy.state.COBA.desc(E=p["E_i"] * mV))
     elif model == "cuba":
-        unit, outputs = pA, (brainpy.state.CUBA.desc(), brainpy.state.CUBA.desc())
+        # the synaptic variable is a current already: no scale (its default is a voltage)
+        unit, outputs = pA, (brainpy.state.CUBA.desc(scale=1.0), brainpy.state.CUBA.desc(scale=1.0))
     else:
         raise ValueError(f"brainpy_ei: model {model!r} is not written for BrainPy here")
+    g0 = braintools.init.Constant(0.0 * unit)  # the synaptic variable's unit (nS or pA)
     brainstate.random.seed(seed)
 
     class EINet(brainstate.nn.Module):
@@ -65,12 +67,12 @@ def run(model: str, num: int, duration_ms: float, seed: int = 0) -> dict | None:
             )
             self.E = brainpy.state.AlignPostProj(
                 comm=brainstate.nn.EventFixedProb(num_exc, num, FAN_OUT / num, p["w_e"] * unit),
-                syn=brainpy.state.Expon.desc(num, tau=p["tau_e"] * ms),
+                syn=brainpy.state.Expon.desc(num, tau=p["tau_e"] * ms, g_initializer=g0),
                 out=outputs[0], post=self.N,
             )
             self.I = brainpy.state.AlignPostProj(
                 comm=brainstate.nn.EventFixedProb(num_inh, num, FAN_OUT / num, p["w_i"] * unit),
-                syn=brainpy.state.Expon.desc(num, tau=p["tau_i"] * ms),
+                syn=brainpy.state.Expon.desc(num, tau=p["tau_i"] * ms, g_initializer=g0),
                 out=outputs[1], post=self.N,
             )
 
@@ -80,7 +82,7 @@ def run(model: str, num: int, duration_ms: float, seed: int = 0) -> dict | None:
                 self.E(spk[:num_exc])
                 self.I(spk[num_exc:])
                 self.N(p["I_e"] * pA)
-                return self.N.get_spike()
+                return self.N.get_spike() != 0.0  # a bool raster, as torchbrain records
 
     net = EINet()
     brainstate.nn.init_all_states(net)

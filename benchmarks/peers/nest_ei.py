@@ -6,7 +6,8 @@ neuron models: ``iaf_cond_exp`` (COBA; NEST integrates it with an adaptive Runge
 spike at the peak above V_T + 30 mV with a 2 ms dead time, torchbrain at the upward crossing of
 -20 mV). Fixed out-degree 80 with multapses and autapses (``fixed_outdegree``), synaptic delay
 of one step (the smallest NEST allows; the spike acts on the next step, as in torchbrain), initial
-values drawn with numpy from the same distributions (HH gates at their steady state).
+values drawn with numpy from the same distributions (HH gates at their steady state; NEST does
+not let the HH conductances be set, so they arrive as one jump per neuron in the second step).
 
 Reported: ``wall_s`` = ``nest.Simulate`` of the timed duration; ``build_s`` = creating and
 connecting the network. There is no compilation step.
@@ -46,6 +47,8 @@ def traub_miles_steady_state(v, V_T):
 
 def build(nest, model: str, num: int, rng):
     """Create and connect the network; returns the neuron collection."""
+    import numpy as np
+
     p = NETWORKS[model]
     v0 = rng.normal(p["V0_mean"], p["V0_std"], num)
     if model == "coba":
@@ -64,9 +67,14 @@ def build(nest, model: str, num: int, rng):
             E_K=p["E_K"], E_Na=p["E_Na"], V_T=p["V_T"], E_ex=p["E_e"], E_in=p["E_i"],
             tau_syn_ex=p["tau_e"], tau_syn_in=p["tau_i"], I_e=0.0))
         m, h, n = traub_miles_steady_state(v0, p["V_T"])
-        neurons.set(Act_m=m.tolist(), Inact_h=h.tolist(), Act_n=n.tolist(),
-                    g_ex=rng.normal(p["ge0_mean"], p["ge0_std"], num).tolist(),
-                    g_in=rng.normal(p["gi0_mean"], p["gi0_std"], num).tolist())
+        neurons.set(Act_m=m.tolist(), Inact_h=h.tolist(), Act_n=n.tolist())
+        # NEST does not let the conductances be set: the random initial ones arrive as one
+        # jump per neuron in the second step (negative draws clipped: a sign picks the channel)
+        kicks = nest.Create("spike_generator", num, params={"spike_times": [DT_MS]})
+        for mean, std, sign in ((p["ge0_mean"], p["ge0_std"], 1.0),
+                                (p["gi0_mean"], p["gi0_std"], -1.0)):
+            g0 = np.maximum(rng.normal(mean, std, num), 1e-9) * sign
+            nest.Connect(kicks, neurons, "one_to_one", {"weight": g0, "delay": DT_MS})
     neurons.set(V_m=v0.tolist())
     num_exc, _ = split(num)
     # conductance models take the inhibitory weight with a negative sign
@@ -103,7 +111,7 @@ def main() -> None:
     exc = int(np.count_nonzero(senders < first + num_exc))
     emit("nest", nest.__version__, args, wall,
          **rates_hz(exc, senders.size - exc, args.neurons, args.duration), build_s=build_s,
-         synapses=int(nest.GetKernelStatus("num_connections")) - args.neurons)
+         synapses=len(nest.GetConnections(source=neurons, target=neurons)))
 
 
 if __name__ == "__main__":
