@@ -134,3 +134,37 @@ def test_opcheck_on_the_native_body(fresh_native):
     s.requires_grad_(True)
     w.requires_grad_(True)
     assert torch.autograd.gradcheck(lambda s, w: event_ell_matvec(s, idx, w, n_post), (s, w))
+
+
+def coba_raster(steps, compile, dtype=torch.float32, chunk=10):
+    import torchbrain as tb
+    from torchbrain import u
+    from torchbrain.models import COBANet
+
+    torch.manual_seed(1)
+    net = COBANet(scale=0.25, seed=3, dtype=dtype)
+    tb.init_all_states(net)
+    with tb.environ.context(dt=0.1 * u.ms):
+        return tb.NetworkRunner(net, chunk=chunk, compile=compile).run(steps)
+
+
+@needs_compiler
+def test_coba_raster_is_the_same_on_the_native_and_the_torch_body(fresh_native, monkeypatch):
+    native_raster = coba_raster(400, compile=False)
+    assert event_ell._NATIVE.load() is not None
+    monkeypatch.setenv(native.NATIVE_ENV, "0")
+    native.refresh()
+    torch_raster = coba_raster(400, compile=False)
+    assert event_ell._NATIVE.load() is None
+    assert native_raster.sum() > 100
+    assert torch.equal(native_raster, torch_raster)  # float32: the same sums, the same spikes
+
+
+@needs_compiler
+def test_compiled_and_eager_rasters_are_identical_in_float64(fresh_native):
+    eager = coba_raster(300, compile=False, dtype=torch.float64)
+    torch._dynamo.reset()
+    # a chunk of 2 steps: the same graph per step as 10, at a fraction of the compile time
+    compiled = coba_raster(300, compile=True, dtype=torch.float64, chunk=2)
+    assert eager.sum() > 50
+    assert torch.equal(eager, compiled)
