@@ -5,7 +5,15 @@ import logging
 import pytest
 import torch
 
-from torchbrain.ops import event_ell, event_ell_matvec, event_ell_matvec_reference, native
+from torchbrain.ops import (
+    event_csr,
+    event_csr_matvec,
+    event_csr_matvec_reference,
+    event_ell,
+    event_ell_matvec,
+    event_ell_matvec_reference,
+    native,
+)
 
 needs_compiler = pytest.mark.skipif(native.compiler() is None, reason="no C compiler")
 
@@ -53,6 +61,47 @@ def test_native_body_matches_the_torch_body_bit_for_bit(case, fresh_native):
     assert out.dtype == expected.dtype and out.shape == expected.shape
     assert torch.equal(out, expected)  # same additions in the same order
     torch.testing.assert_close(out, event_ell_matvec_reference(s, idx, w, n_post))
+
+
+def csr_case(n_pre, n_post, k, batch=(), p=0.3, homogeneous=True, dtype=torch.float32,
+             index_dtype=torch.int32, seed=0):
+    """Rows of 0 to 2k synapses (empty rows included), the same spikes as ell_case."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(0, 2 * k + 1, (n_pre,), generator=g)
+    indptr = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)]).to(index_dtype)
+    nnz = int(lengths.sum())
+    indices = torch.randint(0, max(n_post, 1), (nnz,), generator=g).to(index_dtype)
+    w = (torch.tensor(0.7, dtype=dtype) if homogeneous
+         else torch.randn(nnz, generator=g, dtype=dtype))
+    s = (torch.rand(*batch, n_pre, generator=g) < p).to(dtype)
+    return s, indptr, indices, w, n_post
+
+
+@needs_compiler
+@pytest.mark.parametrize("case", list(CASES))
+def test_native_csr_body_matches_the_torch_body_bit_for_bit(case, fresh_native):
+    s, indptr, indices, w, n_post = csr_case(**CASES[case])
+    assert event_csr._NATIVE.load() is not None, native.unavailable_reason("event_csr")
+    out = event_csr_matvec(s, indptr, indices, w, n_post)
+    expected = event_csr._event_csr_matvec_torch(s, indptr, indices, w, n_post)
+    assert out.dtype == expected.dtype and out.shape == expected.shape
+    assert torch.equal(out, expected)
+    torch.testing.assert_close(out, event_csr_matvec_reference(s, indptr, indices, w, n_post))
+
+
+@needs_compiler
+def test_native_csr_checks_rows_and_targets(fresh_native):
+    one = torch.tensor(1.0)
+    with pytest.raises(IndexError, match=r"event_csr_matvec: indices\[1\] = 9 .* n_post = 4"):
+        event_csr_matvec(torch.ones(2), torch.tensor([0, 1, 2]), torch.tensor([0, 9]), one, 4)
+    with pytest.raises(ValueError, match=r"event_csr_matvec: indptr\[1:3\] = \[2, 1\]"):
+        event_csr_matvec(torch.ones(2), torch.tensor([0, 2, 1]), torch.tensor([0, 1]), one, 4)
+    with pytest.raises(ValueError, match="event_csr_matvec: spikes have 3 presynaptic"):
+        event_csr_matvec(torch.ones(3), torch.tensor([0, 1, 2]), torch.tensor([0, 1]), one, 4)
+    s, indptr, indices, w, n_post = csr_case(40, 30, 3, batch=(2,), homogeneous=False,
+                                             dtype=torch.float64)
+    torch.library.opcheck(torch.ops.torchbrain.event_csr_matvec.default,
+                          (s, indptr, indices, w, n_post))
 
 
 @needs_compiler
@@ -106,7 +155,10 @@ def test_without_a_compiler_the_torch_body_runs(hide, fresh_native, monkeypatch,
     s, idx, w, n_post = ell_case(200, 120, 6, batch=(3,), p=0.2, homogeneous=False)
     with caplog.at_level(logging.INFO, logger="torchbrain.ops.native"):
         out = event_ell_matvec(s, idx, w, n_post)
-    assert event_ell._NATIVE.load() is None
+    assert event_ell._NATIVE.load() is None and event_csr._NATIVE.load() is None
+    s2, indptr, indices, w2, _ = csr_case(200, 120, 6, batch=(3,), p=0.2)
+    torch.testing.assert_close(event_csr_matvec(s2, indptr, indices, w2, 120),
+                               event_csr_matvec_reference(s2, indptr, indices, w2, 120))
     reason = native.unavailable_reason("event_ell")
     assert reason and "event_ell" in reason and "not used" in reason
     if hide != "TORCHBRAIN_NATIVE=0":
