@@ -20,17 +20,21 @@ Dense
 nonzero float counts as one event). The active rows of ``W`` are gathered with ``index_select``;
 the cost grows with ``#events x n_post``.
 
-Both are ``torch.library`` custom ops: the pure-torch implementations below are the CPU path (and
-the references for GPU kernels), ``register_fake`` lets ``torch.compile(fullgraph=True)`` trace
-through them despite the data-dependent number of events, and ``register_autograd`` gives
-gradients to the inputs and to the weights. The gradient with respect to the input is the one of
-the weighted product (``grad_out @ W^T``) in both dense modes: for ``float_as_event=True`` the
-forward pass is piecewise constant in ``s``, and passing the gradient straight through is what
-surrogate-gradient training of the spikes needs (as in the reference).
+Both are ``torch.library`` custom ops: the pure-torch implementations below are the references (for
+the native CPU loop of the CSR op and for the GPU kernels) and the fallback; ``register_fake`` lets
+``torch.compile(fullgraph=True)`` trace through them despite the data-dependent number of events,
+and ``register_autograd`` gives gradients to the inputs and to the weights. The gradient with
+respect to the input is the one of the weighted product (``grad_out @ W^T``) in both dense modes:
+for ``float_as_event=True`` the forward pass is piecewise constant in ``s``, and passing the
+gradient straight through is what surrogate-gradient training of the spikes needs (as in the
+reference).
 
 What runs where (CSR):
 
-- **CPU tensors**: the pure-torch implementation above, forward and backward.
+- **CPU tensors, forward**: a native C loop (:mod:`torchbrain.ops.native`: plain C built once
+  with the system compiler and cached), the same additions in the same order as the pure-torch
+  body, which runs instead when no C compiler is found or ``TORCHBRAIN_NATIVE=0``.
+- **CPU tensors, backward**: the pure-torch formulas.
 - **CUDA tensors, forward**: the Triton kernels of :mod:`torchbrain.kernels.event_csr`, registered
   as the op's CUDA kernel: spike compaction into a device-side event list, then a fixed grid of
   programs scattering each event's row with atomic adds. No host synchronisation, so the op can
@@ -47,9 +51,13 @@ The dense op has no kernel: it runs the pure-torch path on every device.
 
 from __future__ import annotations
 
+import ctypes
+import math
+
 import torch
 
 from ._dispatch import register_cuda
+from .native import NativeLibrary
 
 __all__ = [
     "event_csr_matvec",
@@ -92,7 +100,7 @@ def _event_csr_matvec_torch(spikes, indptr, indices, weights, n_post):
     """The pure-torch implementation (CPU path; fallback on CUDA)."""
     n_pre = indptr.shape[0] - 1
     batch_shape = spikes.shape[:-1]
-    s = spikes.reshape(-1, n_pre)
+    s = spikes.reshape(math.prod(batch_shape), n_pre)  # also when n_pre = 0
     batch = s.shape[0]
     device = spikes.device
     out = torch.zeros(batch * n_post, dtype=spikes.dtype, device=device)
@@ -120,12 +128,123 @@ def _event_csr_matvec_torch(spikes, indptr, indices, weights, n_post):
     return out.reshape(*batch_shape, n_post)
 
 
+# The native CPU body: one loop per (spike, indptr, indices) dtype. Events in the order of the
+# flattened (batch, n_pre) input, each row's synapses in CSR order: the order of the torch body's
+# index_add_, so the sums are the same bit for bit. A malformed row range or a target out of
+# range stops the loop and is reported instead of being read or written.
+_NATIVE_SOURCE = r"""
+#include <stdint.h>
+#include <string.h>
+
+/* a block of spikes is tested at once (vectorised); only a block with an event is walked */
+#define BLOCK 64
+
+#define EVENT_CSR(NAME, S, P, I)                                                            \
+int64_t NAME(const S *spikes, int64_t batch, int64_t n_pre, const P *indptr,                \
+             const I *indices, int64_t nnz, const S *weights, int per_synapse,              \
+             int64_t n_post, S *out) {                                                      \
+    memset(out, 0, (size_t)(batch * n_post) * sizeof(S));                                   \
+    for (int64_t b = 0; b < batch; ++b) {                                                   \
+        const S *s = spikes + b * n_pre;                                                    \
+        S *o = out + b * n_post;                                                            \
+        for (int64_t start = 0; start < n_pre; start += BLOCK) {                            \
+            const int64_t stop = start + BLOCK < n_pre ? start + BLOCK : n_pre;             \
+            int any = 0;                                                                    \
+            for (int64_t i = start; i < stop; ++i) any |= s[i] != 0;                        \
+            if (!any) continue;                                                             \
+            for (int64_t i = start; i < stop; ++i) {                                        \
+                if (s[i] == 0) continue;                                                    \
+                const int64_t lo = (int64_t)indptr[i], hi = (int64_t)indptr[i + 1];         \
+                if (lo < 0 || hi < lo || hi > nnz) return -1 - i;                           \
+                for (int64_t j = lo; j < hi; ++j)                                           \
+                    if ((uint64_t)indices[j] >= (uint64_t)n_post) return 1 + j;             \
+                if (per_synapse) {                                                          \
+                    for (int64_t j = lo; j < hi; ++j) o[indices[j]] += s[i] * weights[j];   \
+                } else {                                                                    \
+                    const S v = s[i] * weights[0];                                          \
+                    for (int64_t j = lo; j < hi; ++j) o[indices[j]] += v;                   \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    }                                                                                       \
+    return 0;                                                                               \
+}
+
+EVENT_CSR(event_csr_f32_i32_i32, float, int32_t, int32_t)
+EVENT_CSR(event_csr_f32_i32_i64, float, int32_t, int64_t)
+EVENT_CSR(event_csr_f32_i64_i32, float, int64_t, int32_t)
+EVENT_CSR(event_csr_f32_i64_i64, float, int64_t, int64_t)
+EVENT_CSR(event_csr_f64_i32_i32, double, int32_t, int32_t)
+EVENT_CSR(event_csr_f64_i32_i64, double, int32_t, int64_t)
+EVENT_CSR(event_csr_f64_i64_i32, double, int64_t, int32_t)
+EVENT_CSR(event_csr_f64_i64_i64, double, int64_t, int64_t)
+"""
+
+_NATIVE_DTYPES = {torch.float32: "f32", torch.float64: "f64", torch.int32: "i32",
+                  torch.int64: "i64"}
+_NATIVE_ARGS = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p,
+                ctypes.c_int64, ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_void_p]
+_NATIVE = NativeLibrary("event_csr", _NATIVE_SOURCE, {
+    f"event_csr_{s}_{p}_{i}": (ctypes.c_int64, _NATIVE_ARGS) for s in ("f32", "f64")
+    for p in ("i32", "i64") for i in ("i32", "i64")
+})
+
+
+def _event_csr_matvec_native(spikes, indptr, indices, weights, n_post):
+    """The CPU path: the C loop above, or the pure-torch body where it does not apply."""
+    lib = _NATIVE.load()
+    codes = [_NATIVE_DTYPES.get(t.dtype) for t in (spikes, indptr, indices)]
+    if (lib is None or codes[0] not in ("f32", "f64") or codes[1] not in ("i32", "i64")
+            or codes[2] not in ("i32", "i64") or indptr.ndim != 1 or indices.ndim != 1
+            or weights.ndim not in (0, 1)):
+        return _event_csr_matvec_torch(spikes, indptr, indices, weights, n_post)
+    n_pre, nnz = indptr.shape[0] - 1, indices.shape[0]
+    if n_pre < 0 or spikes.ndim == 0 or spikes.shape[-1] != n_pre or n_post < 0 or (
+            weights.ndim == 1 and weights.shape[0] != nnz):
+        raise ValueError(
+            f"event_csr_matvec: expected spikes (..., n_pre={n_pre}), weights () or ({nnz},) "
+            f"and n_post >= 0 for indptr of shape {tuple(indptr.shape)} and indices of shape "
+            f"{tuple(indices.shape)}; got spikes {tuple(spikes.shape)}, weights "
+            f"{tuple(weights.shape)}, n_post {n_post}")
+    # each conversion below is a dispatch: skipped when the tensor is already as needed
+    if not spikes.is_contiguous():
+        spikes = spikes.contiguous()
+    if not indptr.is_contiguous():
+        indptr = indptr.contiguous()
+    if not indices.is_contiguous():
+        indices = indices.contiguous()
+    if weights.dtype != spikes.dtype or not weights.is_contiguous():
+        weights = weights.to(spikes.dtype).contiguous()
+    out = spikes.new_empty((*spikes.shape[:-1], n_post))
+    batch = spikes.numel() // n_pre if n_pre else 0
+    if batch == 0 or n_post == 0:  # nothing to deliver (or nowhere to)
+        return out.zero_()
+    bad = getattr(lib, "event_csr_{}_{}_{}".format(*codes))(
+        spikes.data_ptr(), batch, n_pre, indptr.data_ptr(), indices.data_ptr(), nnz,
+        weights.data_ptr(), weights.ndim, n_post, out.data_ptr())
+    if bad > 0:
+        raise IndexError(f"event_csr_matvec: indices[{bad - 1}] = {int(indices[bad - 1])} is "
+                         f"out of range for n_post = {n_post}")
+    if bad < 0:
+        row = -1 - bad
+        raise ValueError(f"event_csr_matvec: indptr[{row}:{row + 2}] = "
+                         f"{indptr[row:row + 2].tolist()} is not a row range within "
+                         f"[0, nnz={nnz}]")
+    return out
+
+
 @torch.library.custom_op("torchbrain::event_csr_matvec", mutates_args=())
 def _event_csr_matvec(
     spikes: torch.Tensor, indptr: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor,
     n_post: int,
 ) -> torch.Tensor:
     return _event_csr_matvec_torch(spikes, indptr, indices, weights, n_post)
+
+
+# registered on the CPU key directly (see event_ell.py: the custom-op wrapper's per-call checks
+# cost ~3 us of ~7 us)
+_CPU_IMPL = torch.library.Library("torchbrain", "IMPL")
+_CPU_IMPL.impl("event_csr_matvec", _event_csr_matvec_native, "CPU")
 
 
 _event_csr_matvec_cuda = register_cuda(

@@ -9,8 +9,14 @@ weight) or an ``(n_pre, K)`` table. Only the rows of presynaptic neurons with a 
 ``s`` is multiplied in (binary spikes give the classic event semantics; graded values such as
 STP-scaled spikes are weighted, unlike the reference, which treats any nonzero float as 1).
 
-One ``torch.library`` custom op: the pure-torch implementation below is the CPU path (and the
-reference for GPU kernels), ``register_fake`` lets ``torch.compile(fullgraph=True)`` trace through
+One ``torch.library`` custom op. On CPU tensors its forward pass is a native C loop
+(:mod:`torchbrain.ops.native`: plain C without torch headers, built once with the system compiler
+in a fraction of a second and cached) that tests a block of 64 spikes at once and scatters only the
+rows that spiked, in the order of the pure-torch body's ``index_add_`` (same sums, bit for bit).
+Measured on the COBA benchmark it replaces the dozen dispatches of the pure-torch body (~20-40 us
+per call, twice per step) by ~1 us of ``ctypes`` plus the loop. The pure-torch implementation below
+is the reference (also for the GPU kernels) and the fallback when no C compiler is found or
+``TORCHBRAIN_NATIVE=0``; ``register_fake`` lets ``torch.compile(fullgraph=True)`` trace through
 it without a graph break despite the data-dependent number of events, and ``register_autograd``
 gives gradients to the spikes and to the weights.
 
@@ -26,9 +32,13 @@ differentiable pure-torch formula is used.
 
 from __future__ import annotations
 
+import ctypes
+import math
+
 import torch
 
 from ._dispatch import register_cuda
+from .native import NativeLibrary
 
 __all__ = ["event_ell_matvec", "event_ell_matvec_reference"]
 
@@ -52,7 +62,7 @@ def _event_ell_matvec_torch(spikes, indices, weights, n_post):
     n_pre = indices.shape[0]
     batch_shape = spikes.shape[:-1]
     flat_spikes = spikes.reshape(-1)
-    batch = flat_spikes.numel() // n_pre if n_pre else 0
+    batch = math.prod(batch_shape)  # also when n_pre = 0 (an empty population)
     out = torch.zeros(batch * n_post, dtype=spikes.dtype, device=spikes.device)
     # Spike compaction: the positions of the events in the flattened (batch, n_pre) input.
     events = torch.nonzero(flat_spikes).squeeze(1)
@@ -70,11 +80,112 @@ def _event_ell_matvec_torch(spikes, indices, weights, n_post):
     return out.reshape(*batch_shape, n_post)
 
 
+# One scatter loop per (spike dtype, index dtype). Events are visited in the order of the
+# flattened (batch, n_pre) input and each row's targets in table order: the order in which the
+# pure-torch body's index_add_ adds them, so both give the same sums bit for bit. A target out of
+# range stops the loop and is reported (index_add_ raises there too).
+_NATIVE_SOURCE = r"""
+#include <stdint.h>
+#include <string.h>
+
+/* Spikes are sparse: a block of them is first tested at once (a loop the compiler vectorises)
+   and only a block with an event is walked one by one. */
+#define BLOCK 64
+
+#define EVENT_ELL(NAME, S, I)                                                               \
+int64_t NAME(const S *spikes, int64_t batch, int64_t n_pre, const I *indices, int64_t k,     \
+             const S *weights, int per_synapse, int64_t n_post, S *out) {                   \
+    memset(out, 0, (size_t)(batch * n_post) * sizeof(S));                                   \
+    for (int64_t b = 0; b < batch; ++b) {                                                   \
+        const S *s = spikes + b * n_pre;                                                    \
+        S *o = out + b * n_post;                                                            \
+        for (int64_t start = 0; start < n_pre; start += BLOCK) {                            \
+            const int64_t stop = start + BLOCK < n_pre ? start + BLOCK : n_pre;             \
+            int any = 0;                                                                    \
+            for (int64_t i = start; i < stop; ++i) any |= s[i] != 0;                        \
+            if (!any) continue;                                                             \
+            for (int64_t i = start; i < stop; ++i) {                                        \
+                if (s[i] == 0) continue;                                                    \
+                const I *row = indices + i * k;                                             \
+                for (int64_t j = 0; j < k; ++j)                                             \
+                    if ((uint64_t)row[j] >= (uint64_t)n_post) return 1 + i * k + j;         \
+                if (per_synapse) {                                                          \
+                    const S *w = weights + i * k;                                           \
+                    for (int64_t j = 0; j < k; ++j) o[row[j]] += s[i] * w[j];               \
+                } else {                                                                    \
+                    const S v = s[i] * weights[0];                                          \
+                    for (int64_t j = 0; j < k; ++j) o[row[j]] += v;                         \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    }                                                                                       \
+    return 0;                                                                               \
+}
+
+EVENT_ELL(event_ell_f32_i32, float, int32_t)
+EVENT_ELL(event_ell_f32_i64, float, int64_t)
+EVENT_ELL(event_ell_f64_i32, double, int32_t)
+EVENT_ELL(event_ell_f64_i64, double, int64_t)
+"""
+
+_NATIVE_DTYPES = {torch.float32: "f32", torch.float64: "f64", torch.int32: "i32",
+                  torch.int64: "i64"}
+_NATIVE_ARGS = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
+                ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_void_p]
+_NATIVE = NativeLibrary("event_ell", _NATIVE_SOURCE, {
+    f"event_ell_{s}_{i}": (ctypes.c_int64, _NATIVE_ARGS) for s in ("f32", "f64")
+    for i in ("i32", "i64")
+})
+
+
+def _event_ell_matvec_native(spikes, indices, weights, n_post):
+    """The CPU path: the C scatter loop above, or the pure-torch body where it does not apply."""
+    lib = _NATIVE.load()
+    spike_code = _NATIVE_DTYPES.get(spikes.dtype)
+    index_code = _NATIVE_DTYPES.get(indices.dtype)
+    if (lib is None or spike_code not in ("f32", "f64") or index_code not in ("i32", "i64")
+            or indices.ndim != 2 or weights.ndim not in (0, 2)):
+        return _event_ell_matvec_torch(spikes, indices, weights, n_post)
+    n_pre, k = indices.shape
+    if spikes.ndim == 0 or spikes.shape[-1] != n_pre or n_post < 0 or (
+            weights.ndim == 2 and weights.shape != indices.shape):
+        raise ValueError(
+            f"event_ell_matvec: expected spikes (..., n_pre={n_pre}), weights () or {n_pre, k} "
+            f"and n_post >= 0 for indices of shape {tuple(indices.shape)}; got spikes "
+            f"{tuple(spikes.shape)}, weights {tuple(weights.shape)}, n_post {n_post}")
+    # each conversion below is a dispatch: skipped when the tensor is already as needed
+    if not spikes.is_contiguous():
+        spikes = spikes.contiguous()
+    if not indices.is_contiguous():
+        indices = indices.contiguous()
+    if weights.dtype != spikes.dtype or not weights.is_contiguous():
+        weights = weights.to(spikes.dtype).contiguous()
+    out = spikes.new_empty((*spikes.shape[:-1], n_post))
+    batch = spikes.numel() // n_pre if n_pre else 0
+    if batch == 0 or n_post == 0:  # nothing to deliver (or nowhere to)
+        return out.zero_()
+    bad = getattr(lib, f"event_ell_{spike_code}_{index_code}")(
+        spikes.data_ptr(), batch, n_pre, indices.data_ptr(), k, weights.data_ptr(),
+        weights.ndim, n_post, out.data_ptr())
+    if bad:
+        row, col = divmod(bad - 1, k)
+        raise IndexError(f"event_ell_matvec: indices[{row}, {col}] = "
+                         f"{int(indices[row, col])} is out of range for n_post = {n_post}")
+    return out
+
+
 @torch.library.custom_op("torchbrain::event_ell_matvec", mutates_args=())
 def _event_ell_matvec(
     spikes: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor, n_post: int
 ) -> torch.Tensor:
     return _event_ell_matvec_torch(spikes, indices, weights, n_post)
+
+
+# The CPU kernel is registered on the dispatcher's CPU key directly rather than through
+# ``register_kernel("cpu")``: the custom-op wrapper's per-call checks cost ~3 us of the ~7 us an
+# op call took here, twice per COBA step.
+_CPU_IMPL = torch.library.Library("torchbrain", "IMPL")
+_CPU_IMPL.impl("event_ell_matvec", _event_ell_matvec_native, "CPU")
 
 
 _event_ell_matvec_cuda = register_cuda(
