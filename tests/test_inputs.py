@@ -338,7 +338,7 @@ def test_spike_time_compile_fallback_equals_table(monkeypatch):
     mod = SpikeTime(6, [0, 5, 2, 2, 3], [0.0, 0.5, 0.5, 0.9, 1.7])
     table = run(mod, 25, 0.1)
     mod._tables.clear()
-    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    monkeypatch.setattr(torch.compiler, "is_dynamo_compiling", lambda: True)
     fallback = run(mod, 25, 0.1)
     assert not mod._tables and torch.equal(table, fallback) and float(table.sum()) == 5
 

@@ -87,7 +87,7 @@ def _mixed(x: torch.Tensor) -> torch.Tensor:
     after each round (one copy) caps the tree at one round; eager code skips it.
     """
     y = _mix32(x)
-    return _boundary(y) if torch.compiler.is_compiling() else y
+    return _boundary(y) if torch.compiler.is_dynamo_compiling() else y
 
 
 def counter_bits(seed: torch.Tensor, counter: torch.Tensor, shape, stream: int = 0,

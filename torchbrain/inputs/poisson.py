@@ -363,7 +363,7 @@ class PoissonInput(RandomStream, Dynamics):
         key = (dt, str(p.device), str(p.dtype))
         plan = self._plans.get(key)
         if plan is None:
-            if torch.compiler.is_compiling():
+            if torch.compiler.is_dynamo_compiling():
                 return True, True, _EXACT_TERMS
             a = self.num_input * p
             normal = (a > 5) & ((self.num_input - a) > 5)
