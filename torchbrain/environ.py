@@ -28,6 +28,7 @@ object, so one ``context`` object may be entered by several threads or tasks at 
 from __future__ import annotations
 
 import contextvars
+import math
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -98,8 +99,10 @@ def _canonical(key: str, value: Any) -> Any:
                     )
                 value = float(value.item())
             value = float(value)
-            if not value > 0:
-                raise ValueError(f"environ: 'dt' must be a positive time step, got {value} ms")
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(
+                    f"environ: 'dt' must be a positive, finite time step, got {value} ms"
+                )
     return value
 
 

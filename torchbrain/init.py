@@ -45,7 +45,7 @@ import numpy as np
 import pint
 import torch
 
-from .units import Quantity, UnitError, is_quantity, to_canonical, u
+from .units import Quantity, UnitError, check_finite, is_quantity, to_canonical, u
 
 __all__ = [
     "Initializer",
@@ -261,6 +261,8 @@ class Initializer:
     unit: pint.Unit | None = None
     #: whether :meth:`_sample` draws random numbers (and therefore needs a floating dtype)
     _random = True
+    #: value arguments that may be ±inf (a one-sided truncation bound); all others must be finite
+    _infinite_ok: tuple[str, ...] = ()
 
     def __call__(
         self,
@@ -339,6 +341,8 @@ class Initializer:
             if is_quantity(value):
                 value = to_canonical(value, ref.units, owner=name, name=arg)
             self._mags[arg] = self._check_numeric(arg, value)
+            if arg not in self._infinite_ok:
+                check_finite(self._mags[arg], name, arg)
 
     def _check_numeric(self, arg: str, value: Any) -> Any:
         ok = isinstance(value, numbers.Real | torch.Tensor)
@@ -604,8 +608,11 @@ class TruncatedNormal(Initializer):
         :math:`\sigma > 0`, default 1.
     low, high : float, array, tensor or Quantity, optional
         Absolute bounds (not in units of ``std``), ``low < high``; default ``mean - 2 std`` and
-        ``mean + 2 std``. All four share one dimension.
+        ``mean + 2 std``. All four share one dimension. A bound may be infinite (one-sided
+        truncation).
     """
+
+    _infinite_ok = ("low", "high")
 
     def __init__(self, mean: Any = 0.0, std: Any = 1.0, low: Any = None, high: Any = None):
         args = {"mean": mean, "std": std, "low": low, "high": high}

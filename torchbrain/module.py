@@ -10,7 +10,14 @@ from torch import nn
 
 from . import state as _state
 from .state import ParamState, StateKind
-from .units import UnitError, as_quantity, format_quantity, is_quantity, to_tensor
+from .units import (
+    UnitError,
+    as_quantity,
+    check_finite,
+    format_quantity,
+    is_quantity,
+    to_tensor,
+)
 
 __all__ = ["Module"]
 
@@ -158,8 +165,7 @@ class Module(nn.Module):
 
     def _check_values(self, name, tensor, unit, *, positive=False, nonnegative=False):
         with torch.no_grad():
-            if torch.isnan(tensor).any():
-                raise ValueError(f"{self._name()}: parameter '{name}' contains NaN")
+            check_finite(tensor, self._name(), name)
             if positive and not bool((tensor > 0).all()):
                 raise ValueError(
                     f"{self._name()}: parameter '{name}' must be positive, got "

@@ -173,8 +173,13 @@ class EventFixedNumConn(Comm):
         return event_ell_matvec(eye, self.indices, self.weight.detach(), self.n_post)
 
 
-#: brainpy.state's name for the same layer (a fixed out-degree, not a Bernoulli probability).
-EventFixedProb = EventFixedNumConn
+class EventFixedProb(EventFixedNumConn):
+    """brainpy.state's name for :class:`EventFixedNumConn`: the same layer (a fixed out-degree
+    ``int(n_post * conn_num)`` for a float ``conn_num``, not a Bernoulli probability).
+
+    A subclass rather than a second name for the class, so that errors and ``repr`` name the class
+    the user wrote.
+    """
 
 
 class FixedNumConn(EventFixedNumConn):

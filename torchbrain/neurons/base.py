@@ -11,7 +11,7 @@ from ..environ import get as env_get
 from ..environ import get_dt_value
 from ..init import Initializer
 from ..surrogate import ReluGrad, Surrogate, get_surrogate
-from ..units import to_canonical, to_tensor
+from ..units import check_finite, to_canonical, to_tensor
 
 __all__ = ["Neuron"]
 
@@ -96,8 +96,7 @@ class Neuron(Dynamics):
                     f"{self._name()}: initial value '{name}' of shape {tuple(value.shape)} does "
                     f"not broadcast to the State shape {tuple(shape)}"
                 ) from None
-        if torch.isnan(value).any():
-            raise ValueError(f"{self._name()}: initial value '{name}' contains NaN")
+        check_finite(value, self._name(), name, what="initial value")
         return value
 
     def _check_threshold_above_reset(self, V_th, V_reset, reset_name="V_reset"):
