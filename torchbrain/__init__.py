@@ -55,7 +55,7 @@ from .inputs import (
     StepInput,
     WienerProcessInput,
 )
-from .module import Module
+from .module import Module, TimeStepWarning
 from .monitor import Monitor, RateMonitor
 from .neurons import (
     ALIF,
@@ -246,4 +246,5 @@ __all__ = [
     "jit",
     "compile",
     "ProgressBar",
+    "TimeStepWarning",
 ]

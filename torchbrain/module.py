@@ -19,7 +19,16 @@ from .units import (
     to_tensor,
 )
 
-__all__ = ["Module"]
+__all__ = ["Module", "TimeStepWarning", "check_time_step"]
+
+
+class TimeStepWarning(UserWarning):
+    """The time step ``dt`` is too coarse for a model's fastest time constant.
+
+    The run goes on, but its numbers are not those of the model (e.g. Hodgkin–Huxley at
+    ``dt = 1 ms`` fires one spike where finer steps give fourteen). Silence it on purpose with
+    ``warnings.filterwarnings("ignore", category=tb.TimeStepWarning)``.
+    """
 
 
 class Module(nn.Module):
@@ -96,6 +105,19 @@ class Module(nn.Module):
                 getattr(self, name).copy_(value)
         else:
             self._buffers[name] = value
+
+    # ------------------------------------------------------------- time step
+    def _validate_dt(self, dt: float) -> None:
+        """Check that this module can run at time step ``dt`` (ms): raise ``ValueError`` for a
+        step it cannot take, warn :class:`TimeStepWarning` for one too coarse. Default: any."""
+
+    def _check_dt_once(self, dt: float) -> None:
+        """:meth:`_validate_dt` once per ``dt`` value (eager code only: compiled steps were
+        checked by the driver, :func:`check_time_step`, or by their first eager call)."""
+        if torch.compiler.is_dynamo_compiling() or self.__dict__.get("_dt_checked") == dt:
+            return
+        self._validate_dt(dt)
+        self.__dict__["_dt_checked"] = dt
 
     def init_state(self, batch_size: int | None = None) -> None:
         """Allocate this module's States (``(batch_size, *varshape)`` or ``varshape``)."""
@@ -228,6 +250,16 @@ class Module(nn.Module):
                 for k, v in buffers.items()
             }
         return state
+
+
+def check_time_step(net: nn.Module, dt: float) -> None:
+    """Check every torchbrain module of ``net`` against time step ``dt`` (ms), once per ``dt``.
+
+    Drivers call it before a run, outside compiled code; see :meth:`Module._validate_dt`.
+    """
+    for module in net.modules():
+        if isinstance(module, Module):
+            module._check_dt_once(dt)
 
 
 def check_quantity_free(value: Any, owner: str, name: str) -> None:

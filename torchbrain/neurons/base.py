@@ -69,7 +69,9 @@ class Neuron(Dynamics):
 
     # -------------------------------------------------------------- helpers
     def _dt(self) -> float:
-        return get_dt_value(desc=self._name())
+        dt = get_dt_value(desc=self._name())
+        self._check_dt_once(dt)
+        return dt
 
     def _t(self):
         return env_get("t", desc=f"{self._name()} (refractory period)")
