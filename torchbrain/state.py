@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.module import _IncompatibleKeys
 
 __all__ = [
     "StateKind",
@@ -215,6 +216,15 @@ def states(net: nn.Module, kind: type[StateKind] | None = None) -> OrderedDict[s
     return out
 
 
+def _rebound_slots(net: nn.Module):
+    """(qualified name, owner module, attribute) for every State a load rebinds: all but
+    ParamStates (a run leaves inference tensors behind, which an in-place copy cannot write)."""
+    for prefix, mod in _owners(net):
+        for name, k in mod._state_kinds.items():
+            if not issubclass(k, ParamState):
+                yield (f"{prefix}.{name}" if prefix else name), mod, name
+
+
 def _short_term_slots(net: nn.Module):
     """(qualified name, owner module, attribute) for every State left out of state_dict."""
     for prefix, mod in _owners(net):
@@ -287,7 +297,9 @@ def load_state_dict(net: nn.Module, sd: dict[str, Any], strict: bool = True):
     problems: list[str] = []
     missing: list[str] = []
     loads = []
-    for qual, mod, name in _short_term_slots(net):
+    rebound = set()
+    for qual, mod, name in _rebound_slots(net):
+        rebound.add(qual)
         if qual not in sd:
             missing.append(qual)
             continue
@@ -296,7 +308,7 @@ def load_state_dict(net: nn.Module, sd: dict[str, Any], strict: bool = True):
         if problem:
             problems.append(problem)
         loads.append((mod, name, value))
-    own = net.state_dict()
+    own = {k: v for k, v in net.state_dict().items() if k not in rebound}
     for key, current in own.items():
         if key not in sd:
             missing.append(key)
@@ -334,18 +346,18 @@ def load_state_dict(net: nn.Module, sd: dict[str, Any], strict: bool = True):
             mod._set_state_value(name, value)
             if hasattr(mod, "_batch_size_from_states"):
                 mod._batch_size_from_states()
-        result = net.load_state_dict(sd, strict=strict)
+        net.load_state_dict(sd, strict=False)
     except BaseException:
         _restore(net, backup)
         raise
     if saved_time is not None:
         set_simulation_time(net, t)
-    return result
+    return _IncompatibleKeys(missing, unexpected)
 
 
 def _restore(net: nn.Module, backup: dict[str, Any]) -> None:
     """Put back a :func:`state_dict` snapshot after a failed load (no checks, same module)."""
-    for qual, mod, name in _short_term_slots(net):
+    for qual, mod, name in _rebound_slots(net):
         mod._set_state_value(name, backup.pop(qual))
         if hasattr(mod, "_batch_size_from_states"):
             mod._batch_size_from_states()

@@ -76,6 +76,17 @@ class Neuron(Dynamics):
     def _t(self):
         return env_get("t", desc=f"{self._name()} (refractory period)")
 
+    def _state_V(self) -> torch.Tensor:
+        """The State ``V``, or a clear error before ``init_all_states`` allocated it."""
+        V = self.V
+        if V is None:
+            raise RuntimeError(
+                f"{self._name()}: get_spike() reads the State 'V', which is not initialised; "
+                "call tb.init_all_states(model) (or tb.init_all_states(model, batch_size=B)) "
+                "first"
+            )
+        return V
+
     def _store_initializer(self, name: str, value, unit: str):
         """Keep a State initializer (an Initializer, or a value checked for its unit now)."""
         if isinstance(value, Initializer):

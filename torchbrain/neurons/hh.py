@@ -92,6 +92,7 @@ class _CrossingNeuron(Neuron):
 
     def get_spike(self) -> torch.Tensor:
         """The spikes of the last step (1 where V crossed ``V_th`` upwards)."""
+        self._check_ready()
         return self.spike
 
     #: ``dt`` may be at most this many times the fastest gate time constant at rest

@@ -158,7 +158,7 @@ class Izhikevich(Neuron):
 
     def get_spike(self, V: torch.Tensor | None = None) -> torch.Tensor:
         """The spike of ``V`` (default: the State): 1 where ``V >= V_th``, surrogate backward."""
-        V = self.V if V is None else V
+        V = self._state_V() if V is None else V
         return self.spk_fun(F.izhikevich_spike_input(V, self.V_th))
 
     def _inputs(self, x):
