@@ -131,3 +131,37 @@ def test_coarse_dt_warns_for_hh_and_poisson_rate_above_one_per_step_is_refused()
             src()  # eager use is checked as well
     with tb.environ.context(dt=0.01 * u.ms):
         assert tb.NetworkRunner(src, chunk=2, compile=False).run(4).shape == (4, 3)
+
+
+class Driven(tb.Module):
+    """A LIFRef driven so hard that it spikes in the first free step after each refractory."""
+
+    def __init__(self, tau_ref=5 * u.ms, dtype=None):
+        super().__init__()
+        self.pop = tb.LIFRef(3, tau=10 * u.ms, V_th=-50 * u.mV, V_rest=-65 * u.mV,
+                             V_reset=-65 * u.mV, tau_ref=tau_ref, R=1.0,
+                             V_initializer=tb.init.Constant(-65 * u.mV), spk_reset="hard",
+                             dtype=dtype)
+
+    def forward(self):
+        self.pop(1e4)
+        return self.pop.get_spike()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_refractory_period_is_a_whole_number_of_steps_after_hours(dtype):
+    with tb.environ.context(dt=0.1 * u.ms):
+        starts = (0.0, 0.3, 3.6e7, 3.6e7 + 0.1)  # and ten hours of simulated time later
+        rasters = [tb.NetworkRunner(tb.init_all_states(Driven(dtype=dtype)), chunk=10,
+                                    compile=False).run(400, t0=t0) for t0 in starts]
+    steps = torch.nonzero(rasters[0][:, 0]).flatten()
+    assert len(steps) == 8 and bool((steps.diff() == 50).all())  # 5 ms = exactly 50 steps
+    for raster in rasters[1:]:
+        assert torch.equal(raster, rasters[0])
+
+
+def test_time_range_is_float64_and_exact_for_long_runs():
+    ts = tb.time_range(10 * u.second, dt=0.1 * u.ms)
+    assert ts.dtype == torch.float64 and len(ts) == 100_000
+    assert float((ts.diff() - 0.1).abs().max()) < 1e-9
+    assert tb.time_range(1 * u.ms, dt=0.1, dtype=torch.float32).dtype == torch.float32

@@ -37,6 +37,7 @@ from collections.abc import Callable
 import torch
 
 from .integrators import exp_euler_linear
+from .lif import last_spike_time_update, refractory_mask
 
 __all__ = [
     "izhikevich_spike_input",
@@ -116,12 +117,10 @@ def izhikevichref_update(V, u, last_spike_time, current, t, *, a, b, c, d, V_th,
     I, G = _current_at(current, V_reset)
     V_new, u_new = izhikevich_integrate(V_reset, u_reset, I, G, a=a, b=b, dt=dt)
     V_new = _add(V_new, delta)
-    refractory = (t - last_spike_time) < tau_ref
+    refractory = refractory_mask(t, last_spike_time, tau_ref)
     V_new = torch.where(refractory, V_reset, V_new)
     u_new = torch.where(refractory, u_reset, u_new)
-    t = torch.as_tensor(t, dtype=V.dtype, device=V.device)
-    last_spike_time = torch.where(V_new.detach() >= V_th, t, last_spike_time)
-    return V_new, u_new, last_spike_time
+    return V_new, u_new, last_spike_time_update(V_new, V_th, t, last_spike_time)
 
 
 def izhikevichref_step(V, u, last_spike_time, current, t, **params):

@@ -231,9 +231,7 @@ class IzhikevichRef(Izhikevich):
 
     def init_state(self, batch_size=None):
         shape = self._init_Vu(batch_size)
-        self.last_spike_time = ShortTermState(
-            torch.full(shape, -1e7, **self._factory_like_states())
-        )
+        self.last_spike_time = ShortTermState(self._never_spiked(shape))
 
     def update(self, x=0.0):
         self._check_ready()
