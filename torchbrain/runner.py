@@ -30,7 +30,7 @@ from torch import nn
 
 from . import environ
 from .graph_capture import CapturedChunk, GraphCaptureError, state_slots
-from .module import check_time_step
+from .module import available_bytes, check_time_step, format_bytes
 from .neurons.base import Neuron
 from .state import ParamState, set_simulation_time, simulation_time
 from .transform import ProgressBar, _as_progress_bar, _Progress
@@ -316,17 +316,17 @@ class NetworkRunner:
         limit = self.max_record_bytes
         where = "the limit max_record_bytes"
         if limit is None:
-            limit, where = _available_bytes(out.device), f"the memory available on {out.device}"
+            limit, where = available_bytes(out.device), f"the memory available on {out.device}"
         if limit is not None and need > limit:
             per_step = math.prod(out.shape[1:]) * itemsize
             raise MemoryError(
-                f"NetworkRunner: the record of this run needs {_bytes(need)} ({steps} steps x "
-                f"{math.prod(out.shape[1:])} outputs x {itemsize} B of {self.record_dtype}), "
-                f"more than {where} ({_bytes(limit)}); nothing was run (the network is back at "
-                f"t = {t0:g} ms). Run it in shorter runs of at most {max(limit // per_step, 0)} "
-                "steps (each run continues from the last), record spike indices only with "
-                "NetworkRunner(..., record='indices'), or record nothing (record=None) and read "
-                "monitors"
+                f"NetworkRunner: the record of this run needs {format_bytes(need)} ({steps} "
+                f"steps x {math.prod(out.shape[1:])} outputs x {itemsize} B of "
+                f"{self.record_dtype}), more than {where} ({format_bytes(limit)}); nothing was "
+                f"run (the network is back at t = {t0:g} ms). Run it in shorter runs of at most "
+                f"{max(limit // per_step, 0)} steps (each run continues from the last), record "
+                "spike indices only with NetworkRunner(..., record='indices'), or record "
+                "nothing (record=None) and read monitors"
             )
         return torch.empty(shape, dtype=self.record_dtype, device=out.device)
 
@@ -394,29 +394,6 @@ class NetworkRunner:
         if self.record == "indices":
             return torch.cat(events) if events else torch.zeros((0, 1), dtype=torch.long)
         return records
-
-
-def _available_bytes(device: torch.device) -> int | None:
-    """Free memory on ``device`` in bytes, or None where it cannot be read."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    if device.type == "cpu":
-        try:
-            with open("/proc/meminfo") as f:
-                for line in f:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            return None
-    return None
-
-
-def _bytes(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.3g} {unit}" if unit != "B" else f"{n} B"
-        n /= 1000
-    return f"{n} B"  # pragma: no cover
 
 
 class _Watchdog:

@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from ..module import check_seed
 from ..ops import event_ell_matvec
 from .base import Comm
 
@@ -115,7 +116,7 @@ class EventFixedNumConn(Comm):
             )
         self.conn_num = self._out_degree(conn_num)
         self.allow_multi_conn = bool(allow_multi_conn)
-        self.seed = seed
+        self.seed = seed = check_seed(self._name(), seed)
         generator = None
         if seed is not None:
             generator = torch.Generator(device=device or "cpu").manual_seed(int(seed))

@@ -30,13 +30,15 @@ strategies. J. Comput. Neurosci. 23, 349–398.
 
 from __future__ import annotations
 
+import math
+import numbers
 from functools import partial
 
 import torch
 
 from .. import init
 from ..comm import EventFixedProb
-from ..module import Module
+from ..module import Module, check_seed
 from ..neurons import LIFRef, TraubMilesHH
 from ..outputs import COBA, CUBA
 from ..projections import AlignPostProj
@@ -49,14 +51,26 @@ __all__ = ["COBANet", "CUBANet", "COBAHHNet"]
 FAN_OUT = 80
 
 
+def _check_scale(owner: str, scale) -> None:
+    # every neuron draws FAN_OUT targets among the 4000 * scale neurons: at least FAN_OUT of them
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+        raise TypeError(f"{owner}: parameter 'scale' must be a number, got {scale!r}")
+    low = FAN_OUT / 4000
+    if not (math.isfinite(scale) and int(4000 * scale) >= FAN_OUT):
+        raise ValueError(
+            f"{owner}: parameter 'scale' must be finite and >= {low:g} (4000 * scale neurons, "
+            f"each projecting to {FAN_OUT} of them), got {scale!r}"
+        )
+
+
 class _EINet(Module):
     """One LIFRef population split into E (first 80 %) and I neurons, two projections."""
 
     def __init__(self, scale: float, make_neurons, e_proj: dict, i_proj: dict, drive,
                  seed: int | None, device, dtype):
         super().__init__(device=device, dtype=dtype)
-        if not scale > 0:
-            raise ValueError(f"{type(self).__name__}: 'scale' must be positive, got {scale}")
+        _check_scale(type(self).__name__, scale)
+        seed = check_seed(type(self).__name__, seed)
         self.num = int(4000 * scale)
         self.num_exc = int(0.8 * self.num)
         self.num_inh = self.num - self.num_exc
