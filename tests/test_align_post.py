@@ -111,7 +111,7 @@ def test_construction_errors():
         AlignPostProj(**{**good, "syn": Expon.desc(29, tau=5 * u.ms)})
     with pytest.raises(TypeError, match="both be descriptors"):
         AlignPostProj(**{**good, "out": COBA(E=0 * u.mV)})
-    with pytest.raises(tb.UnitError, match="weights of EventFixedNumConn are in pA but COBA"):
+    with pytest.raises(tb.UnitError, match="weights of EventFixedProb are in pA but COBA"):
         AlignPostProj(**{**good, "comm": EventFixedProb(20, 30, 5, 1 * u.pA)})
     with pytest.raises(tb.UnitError, match="in nS but CUBA needs weights in pA"):
         AlignPostProj(**{**good, "out": CUBA.desc()})

@@ -249,7 +249,7 @@ def test_construction_errors():
                         "comm": EventFixedProb(21, 30, 5, 1 * u.nS)})
     with pytest.raises(ValueError, match="comm maps onto 31 neurons but post has 30"):
         AlignPreProj(**{**good, "comm": EventFixedProb(20, 31, 5, 1 * u.nS)})
-    with pytest.raises(tb.UnitError, match="weights of EventFixedNumConn are in pA but COBA"):
+    with pytest.raises(tb.UnitError, match="weights of EventFixedProb are in pA but COBA"):
         AlignPreProj(**{**good, "comm": EventFixedProb(20, 30, 5, 1 * u.pA)})
     with pytest.raises(tb.UnitError, match="in nS but CUBA needs weights in pA"):
         AlignPreProj(**{**good, "out": CUBA.desc()})

@@ -54,12 +54,11 @@ def reference_expif(kind, steps, I, p, dt=DT):
     """Independent float64 loop of brainpy.state's ExpIF/AdEx updates (brainpy-semantics §2),
     with the documented deviations: hard reset to exactly V_reset, growth exponent <= 50, w driven
     by V capped at V_th."""
-    V, w, last_t = p["V0"], p.get("w0", 0.0), -1e7
+    V, w, last_i = p["V0"], p.get("w0", 0.0), -10**9
     g, E = p.get("g", 0.0), p.get("E", 0.0)
     adaptive = kind.startswith("AdEx")
     Vs, ws, spikes = [], [], []
     for i in range(steps):
-        t = i * dt
         s = 1.0 if (V - p["V_th"]) / (p["V_th"] - p["V_reset"]) >= 0 else 0.0
         if s:
             V = p["V_reset"] if p["hard"] else V - (p["V_th"] - p["V_reset"])
@@ -77,10 +76,11 @@ def reference_expif(kind, steps, I, p, dt=DT):
             w_inf = p["a"] * (min(V, p["V_th"]) - p["V_rest"])  # documented cap
             w = w_inf + (w - w_inf) * math.exp(-dt / p["tau_w"])
         if kind.endswith("Ref"):
-            if t - last_t < p["tau_ref"]:
+            # refractory for a whole number of steps (functional.lif.refractory_mask)
+            if i - last_i < round(p["tau_ref"] / dt):
                 V, w = V_after, w_after
             if V >= p["V_th"]:
-                last_t = t
+                last_i = i
         Vs.append(V)
         ws.append(w)
         spikes.append(1.0 if V >= p["V_th"] else 0.0)

@@ -98,10 +98,9 @@ def exprel(x):
 
 def reference_gif(kind, steps, I, p, dt=DT):
     """Independent float64 loop of brainpy.state's Gif update (GifRef: + refractory hold)."""
-    V, I1, I2, Vth, last_t = p["V0"], p["I10"], p["I20"], p["Vth0"], -1e7
+    V, I1, I2, Vth, last_i = p["V0"], p["I10"], p["I20"], p["Vth0"], -10**9
     out = {k: [] for k in ("spike", "V", "I1", "I2", "V_th")}
     for i in range(steps):
-        t = i * dt
         if (V - Vth) / (Vth - p["V_reset"]) >= 0:
             V = p["V_reset"] if p["hard"] else V - (Vth - p["V_reset"])
             I1 = p["R1"] * I1 + p["A1"]
@@ -115,10 +114,11 @@ def reference_gif(kind, steps, I, p, dt=DT):
         V_inf = p["V_rest"] + p["R"] * (I1 + I2 + I)
         V = V_inf + (V - V_inf) * math.exp(-dt / p["tau"])
         if kind == "GifRef":
-            if t - last_t < p["tau_ref"]:
+            # refractory for a whole number of steps (functional.lif.refractory_mask)
+            if i - last_i < round(p["tau_ref"] / dt):
                 V, I1, I2, Vth = held
             if V >= Vth:
-                last_t = t
+                last_i = i
         for k, x in zip(out, (1.0 if V >= Vth else 0.0, V, I1, I2, Vth), strict=True):
             out[k].append(x)
     return {k: np.array(v) for k, v in out.items()}

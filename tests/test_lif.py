@@ -72,11 +72,10 @@ def reference_lif_family(kind, steps, I, p, dt=DT):
     """Independent float64 loop of brainpy.state's update equations (brainpy-semantics §2)."""
     V = p["V0"]
     a = 0.0
-    last_t = -1e7
+    last_i = -10**9
     Vs, spikes = [], []
     heav = lambda x: 1.0 if x >= 0 else 0.0  # noqa: E731
     for i in range(steps):
-        t = i * dt
         if kind == "IF":
             s = heav((V - p["V_th"]) / p["V_th"])
             V = V - (p["V_th"] if p["soft"] else V) * s
@@ -93,10 +92,11 @@ def reference_lif_family(kind, steps, I, p, dt=DT):
         V_after_reset = V
         V = V_inf + (V - V_inf) * math.exp(-dt / p["tau"])
         if kind == "LIFRef":
-            if t - last_t < p["tau_ref"]:
+            # refractory for a whole number of steps (functional.lif.refractory_mask)
+            if i - last_i < round(p["tau_ref"] / dt):
                 V = V_after_reset
             if V >= p["V_th"]:
-                last_t = t
+                last_i = i
         Vs.append(V)
         if kind == "IF":
             spikes.append(heav((V - p["V_th"]) / p["V_th"]))

@@ -85,10 +85,9 @@ def exprel(x):
 def reference_quaif(kind, steps, I, p, dt=DT):
     """Independent float64 loop of brainpy.state's QuaIF/AdQuaIF(Ref) updates."""
     adaptive = kind.startswith("Ad")
-    V, w, last_t = p["V0"], (p["w0"] if adaptive else 0.0), -1e7
+    V, w, last_i = p["V0"], (p["w0"] if adaptive else 0.0), -10**9
     Vs, ws, spikes = [], [], []
     for i in range(steps):
-        t = i * dt
         if (V - p["V_th"]) / (p["V_th"] - p["V_reset"]) >= 0:
             V = p["V_reset"] if p["hard"] else V - (p["V_th"] - p["V_reset"])
             w = w + (p["b"] if adaptive else 0.0)
@@ -100,10 +99,11 @@ def reference_quaif(kind, steps, I, p, dt=DT):
             w_inf = p["a"] * (min(V, p["V_th"]) - p["V_rest"])
             w = w_inf + (w - w_inf) * math.exp(-dt / p["tau_w"])
         if kind.endswith("Ref"):
-            if t - last_t < p["tau_ref"]:
+            # refractory for a whole number of steps (functional.lif.refractory_mask)
+            if i - last_i < round(p["tau_ref"] / dt):
                 V, w = V_after, w_after
             if V >= p["V_th"]:
-                last_t = t
+                last_i = i
         Vs.append(V)
         ws.append(w)
         spikes.append(1.0 if V >= p["V_th"] else 0.0)

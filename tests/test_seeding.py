@@ -100,7 +100,7 @@ def test_another_process_builds_the_same_network():
 
 @pytest.mark.parametrize("seed", [-1, 2**63, 1.5, "abc", True])
 def test_bad_seed_names_the_model_and_the_parameter(seed):
-    with pytest.raises(ValueError, match="COBANet: 'seed' must be None or an int"):
+    with pytest.raises(ValueError, match="COBANet: parameter 'seed' must be None or an int"):
         COBANet(scale=0.05, seed=seed)
 
 

@@ -239,7 +239,7 @@ def test_kinetic_receptors_against_reference_loop(kind, cls, params, override):
 
 def test_defaults_are_the_reference_defaults():
     a, g, n = AMPA(1), GABAa(1), BioNMDA(1)
-    assert BioNMDA is NMDA and isinstance(n, Synapse)
+    assert issubclass(BioNMDA, NMDA) and isinstance(n, Synapse)
     got = {k: getattr(a, k).item() for k in ("alpha", "beta", "T", "T_dur")}
     assert got == pytest.approx(AMPA_P)
     got = {k: getattr(g, k).item() for k in ("alpha", "beta", "T", "T_dur")}

@@ -69,7 +69,7 @@ from .inputs import (
     StepInput,
     WienerProcessInput,
 )
-from .module import Module
+from .module import Module, TimeStepWarning
 from .neurons import (
     ALIF,
     HH,
@@ -249,4 +249,5 @@ __all__ = [
     "jit",
     "compile",
     "ProgressBar",
+    "TimeStepWarning",
 ]

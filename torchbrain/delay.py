@@ -38,6 +38,7 @@ from .describe import ParamDescriber
 from .dynamics import Dynamics
 from .environ import DT, get_dt_value
 from .environ import get as env_get
+from .module import check_fits
 from .state import ShortTermState
 from .units import is_quantity, to_canonical, to_tensor
 
@@ -190,6 +191,9 @@ class Delay(Dynamics):
         self._init_dt = float(dt)
         shape = self._state_shape(batch_size)
         fac = self._factory_like_states()
+        check_fits(self._name(), f"the buffer of a {self._delay_ms:g} ms delay ({self.steps} "
+                   f"steps of {dt:g} ms)", (self.steps + 1, *shape), fac["dtype"], fac["device"],
+                   "check the unit of parameter 'delay' (a number is read in ms) and dt")
         self.buffer = ShortTermState(torch.zeros((self.steps + 1, *shape), **fac))
         self.ptr = ShortTermState(torch.zeros((), dtype=torch.int64, device=fac["device"]))
 

@@ -16,11 +16,19 @@ change is mirrored into a thread-local dict, which compiled code reads instead (
 guards on, recompiling when ``dt`` changes). :func:`sync_for_compiled_call` refreshes the mirror
 from the current context right before a compiled call, which keeps asyncio tasks that share a
 thread correct as well.
+
+Which store a call uses is decided by :func:`torch.compiler.is_dynamo_compiling`, which is true
+only inside the frame Dynamo is tracing; :func:`torch.compiler.is_compiling` is a process-wide
+flag, true in *every* thread while one thread compiles, so an eager reader in another thread
+would take the compiled path (raw quantities returned, a context exited on the wrong store).
+A ``context`` keeps the outer values it replaced on a per-thread/per-task stack, not on the
+object, so one ``context`` object may be entered by several threads or tasks at once.
 """
 
 from __future__ import annotations
 
 import contextvars
+import math
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -50,7 +58,16 @@ _TIME_KEYS = frozenset({DT, T})
 _ENV: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "torchbrain_environ", default={}  # noqa: B039 - never mutated: every write is a new dict
 )
+#: The outer values each open eager ``context`` replaced, innermost last (per thread and task).
+_OUTER: contextvars.ContextVar[tuple] = contextvars.ContextVar("torchbrain_environ_outer",
+                                                              default=())
 _MIRROR = threading.local()
+
+
+def _traced() -> bool:
+    # True only in the frame TorchDynamo is tracing (constant-folded there); False in eager code
+    # of every thread, also while another thread compiles.
+    return torch.compiler.is_dynamo_compiling()
 
 
 def _mirror() -> dict:
@@ -67,7 +84,7 @@ def _set_mirror(values: Mapping[str, Any]) -> None:
 
 
 def _canonical(key: str, value: Any) -> Any:
-    if torch.compiler.is_compiling():
+    if _traced():
         # Inside compiled code values are canonical numbers/tensors already (pint is not
         # traceable); validation happened when the same context ran eagerly.
         return value
@@ -82,8 +99,10 @@ def _canonical(key: str, value: Any) -> Any:
                     )
                 value = float(value.item())
             value = float(value)
-            if not value > 0:
-                raise ValueError(f"environ: 'dt' must be a positive time step, got {value} ms")
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(
+                    f"environ: 'dt' must be a positive, finite time step, got {value} ms"
+                )
     return value
 
 
@@ -101,27 +120,35 @@ class context:
         self._values = {k: _canonical(k, v) for k, v in values.items()}
 
     def __enter__(self) -> context:
-        if torch.compiler.is_compiling():
+        if _traced():
+            # Compiled code: the context object is local to the traced frame, so it may hold
+            # the mirror's outer values itself.
             mirror = _mirror()
             self._saved = dict(mirror)
             mirror.update(self._values)
         else:
-            self._token = _ENV.set({**_ENV.get(), **self._values})
+            outer = _ENV.get()
+            _OUTER.set((*_OUTER.get(), outer))
+            _ENV.set({**outer, **self._values})
             _set_mirror(_ENV.get())
         return self
 
     def __exit__(self, *exc) -> None:
-        if torch.compiler.is_compiling():
+        if _traced():
             mirror = _mirror()
             mirror.clear()
             mirror.update(self._saved)
         else:
-            _ENV.reset(self._token)
-            _set_mirror(_ENV.get())
+            stack = _OUTER.get()
+            if not stack:
+                raise RuntimeError("environ.context: __exit__ without a matching __enter__")
+            _OUTER.set(stack[:-1])
+            _ENV.set(stack[-1])
+            _set_mirror(stack[-1])
 
 
 def _current() -> Mapping[str, Any]:
-    return _mirror() if torch.compiler.is_compiling() else _ENV.get()
+    return _mirror() if _traced() else _ENV.get()
 
 
 def get(name: str, default: Any = ..., *, desc: str | None = None) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
@@ -10,9 +11,26 @@ from torch import nn
 
 from . import state as _state
 from .state import ParamState, StateKind
-from .units import UnitError, as_quantity, format_quantity, is_quantity, to_tensor
+from .units import (
+    UnitError,
+    as_quantity,
+    check_finite,
+    format_quantity,
+    is_quantity,
+    to_tensor,
+)
 
-__all__ = ["Module"]
+__all__ = ["Module", "TimeStepWarning", "check_time_step", "available_bytes", "check_fits",
+           "check_seed"]
+
+
+class TimeStepWarning(UserWarning):
+    """The time step ``dt`` is too coarse for a model's fastest time constant.
+
+    The run goes on, but its numbers are not those of the model (e.g. Hodgkin–Huxley at
+    ``dt = 1 ms`` fires one spike where finer steps give fourteen). Silence it on purpose with
+    ``warnings.filterwarnings("ignore", category=tb.TimeStepWarning)``.
+    """
 
 
 class Module(nn.Module):
@@ -31,6 +49,7 @@ class Module(nn.Module):
 
     def __init__(self, *, device=None, dtype=None):
         super().__init__()
+        _check_factory(type(self).__name__, device, dtype)
         self._state_kinds: dict[str, type[StateKind]] = {}
         self._param_units: dict[str, str] = {}
         self._factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
@@ -89,6 +108,19 @@ class Module(nn.Module):
                 getattr(self, name).copy_(value)
         else:
             self._buffers[name] = value
+
+    # ------------------------------------------------------------- time step
+    def _validate_dt(self, dt: float) -> None:
+        """Check that this module can run at time step ``dt`` (ms): raise ``ValueError`` for a
+        step it cannot take, warn :class:`TimeStepWarning` for one too coarse. Default: any."""
+
+    def _check_dt_once(self, dt: float) -> None:
+        """:meth:`_validate_dt` once per ``dt`` value (eager code only: compiled steps were
+        checked by the driver, :func:`check_time_step`, or by their first eager call)."""
+        if torch.compiler.is_dynamo_compiling() or self.__dict__.get("_dt_checked") == dt:
+            return
+        self._validate_dt(dt)
+        self.__dict__["_dt_checked"] = dt
 
     def init_state(self, batch_size: int | None = None) -> None:
         """Allocate this module's States (``(batch_size, *varshape)`` or ``varshape``)."""
@@ -158,8 +190,7 @@ class Module(nn.Module):
 
     def _check_values(self, name, tensor, unit, *, positive=False, nonnegative=False):
         with torch.no_grad():
-            if torch.isnan(tensor).any():
-                raise ValueError(f"{self._name()}: parameter '{name}' contains NaN")
+            check_finite(tensor, self._name(), name)
             if positive and not bool((tensor > 0).all()):
                 raise ValueError(
                     f"{self._name()}: parameter '{name}' must be positive, got "
@@ -222,6 +253,88 @@ class Module(nn.Module):
                 for k, v in buffers.items()
             }
         return state
+
+
+def _check_factory(owner: str, device, dtype) -> None:
+    """A floating dtype and a device this build of torch can use, or a clear error."""
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(
+            f"{owner}: parameter 'dtype' must be a floating torch.dtype (torch.float32, "
+            f"torch.float64, ...), got {dtype!r}"
+        )
+    if device is None:
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{owner}: parameter 'device' must name a torch device, got "
+                         f"{device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"{owner}: parameter 'device' is {device!r}, but this torch build has no usable CUDA "
+            f"(torch {torch.__version__}, CUDA {torch.version.cuda}); use device='cpu' or "
+            "install a CUDA build of torch"
+        )
+
+
+def check_seed(owner: str, seed) -> int | None:
+    """``seed`` as an int in [0, 2**63) (what ``torch.Generator.manual_seed`` takes), or None."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not (
+            0 <= int(seed) < 2**63):
+        raise ValueError(
+            f"{owner}: parameter 'seed' must be None or an int in [0, 2**63), got {seed!r}"
+        )
+    return int(seed)
+
+
+def available_bytes(device: torch.device | str) -> int | None:
+    """Free memory on ``device`` in bytes (``MemAvailable`` on the CPU, ``mem_get_info`` on
+    CUDA), or None where it cannot be read."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+    return None
+
+
+def format_bytes(n: float) -> str:
+    """``400 GB``-style text for a byte count."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{int(n)} B" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} TB"
+
+
+def check_fits(owner: str, what: str, shape, dtype: torch.dtype, device, hint: str) -> None:
+    """Raise ``MemoryError`` before allocating ``shape`` of ``dtype`` on ``device`` when it
+    exceeds the memory available there (instead of an allocator error or the OOM killer)."""
+    need = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+    free = available_bytes(device if device is not None else "cpu")
+    if free is not None and need > free:
+        raise MemoryError(
+            f"{owner}: {what} needs {format_bytes(need)} (shape {tuple(shape)}, {dtype}), more "
+            f"than the {format_bytes(free)} available; {hint}"
+        )
+
+
+def check_time_step(net: nn.Module, dt: float) -> None:
+    """Check every torchbrain module of ``net`` against time step ``dt`` (ms), once per ``dt``.
+
+    Drivers call it before a run, outside compiled code; see :meth:`Module._validate_dt`.
+    """
+    for module in net.modules():
+        if isinstance(module, Module):
+            module._check_dt_once(dt)
 
 
 def check_quantity_free(value: Any, owner: str, name: str) -> None:

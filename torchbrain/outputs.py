@@ -93,6 +93,8 @@ class COBA(SynOut):
     Notes
     -----
     The reference's ``COBA`` has no default for ``E``; 0 mV (excitatory) is given here.
+    A conductance cannot be negative: projections reject negative weights into a ``COBA`` output
+    (inhibition is a reversal potential ``E`` below rest, not a negative weight).
 
     References
     ----------
@@ -101,6 +103,8 @@ class COBA(SynOut):
     """
 
     cond_unit = "nS"
+    #: the synaptic variable is a conductance: projections reject negative weights into it
+    nonnegative_weights = True
 
     def __init__(self, E=0.0 * u.mV, *, device=None, dtype=None):
         super().__init__(device=device, dtype=dtype)
@@ -204,6 +208,7 @@ class MgBlock(SynOut):
     """
 
     cond_unit = "nS"
+    nonnegative_weights = True
 
     def __init__(
         self,

@@ -27,11 +27,13 @@ Write rule: with autograd enabled, rebind (``self.V = v_new``); under ``torch.no
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.module import _IncompatibleKeys
 
 __all__ = [
     "StateKind",
@@ -46,7 +48,31 @@ __all__ = [
     "load_state_dict",
     "detach_states",
     "track_state_writes",
+    "simulation_time",
+    "set_simulation_time",
+    "TIME_KEY",
 ]
+
+#: Key of the simulation time (ms, a float64 scalar tensor) in :func:`state_dict`'s result.
+TIME_KEY = "_torchbrain.t"
+#: Attribute of the root module that holds its simulation time (ms) between runs.
+_TIME_ATTR = "_torchbrain_t"
+
+
+def simulation_time(net: nn.Module) -> float:
+    """The time (ms) the simulation of ``net`` has reached: 0 after ``init_all_states`` or
+    ``reset_all_states``, advanced by ``NetworkRunner.run``, saved and restored with the States.
+    """
+    return float(net.__dict__.get(_TIME_ATTR, 0.0))
+
+
+def set_simulation_time(net: nn.Module, t: float) -> None:
+    """Set the time (ms) the next ``NetworkRunner.run`` of ``net`` starts from by default."""
+    t = float(t)
+    if not math.isfinite(t):
+        raise ValueError(f"set_simulation_time: 't' must be a finite time in ms, got {t}")
+    # __dict__, not setattr: a plain attribute of the module, never a buffer or a submodule
+    net.__dict__[_TIME_ATTR] = t
 
 
 class StateKind:
@@ -149,6 +175,7 @@ def init_all_states(net: nn.Module, batch_size: int | None = None) -> nn.Module:
     _check_batch_size(batch_size)
     for _, mod in _owners(net):
         mod.init_state(batch_size)
+    set_simulation_time(net, 0.0)
     return net
 
 
@@ -160,6 +187,7 @@ def reset_all_states(net: nn.Module, batch_size: int | None = None) -> nn.Module
     _check_batch_size(batch_size)
     for _, mod in _owners(net):
         mod.reset_state(batch_size)
+    set_simulation_time(net, 0.0)
     return net
 
 
@@ -189,6 +217,15 @@ def states(net: nn.Module, kind: type[StateKind] | None = None) -> OrderedDict[s
     return out
 
 
+def _rebound_slots(net: nn.Module):
+    """(qualified name, owner module, attribute) for every State a load rebinds: all but
+    ParamStates (a run leaves inference tensors behind, which an in-place copy cannot write)."""
+    for prefix, mod in _owners(net):
+        for name, k in mod._state_kinds.items():
+            if not issubclass(k, ParamState):
+                yield (f"{prefix}.{name}" if prefix else name), mod, name
+
+
 def _short_term_slots(net: nn.Module):
     """(qualified name, owner module, attribute) for every State left out of state_dict."""
     for prefix, mod in _owners(net):
@@ -198,9 +235,11 @@ def _short_term_slots(net: nn.Module):
 
 
 def state_dict(net: nn.Module, states: bool = True) -> OrderedDict[str, Any]:
-    """A copy of ``net.state_dict()`` plus, with ``states=True``, every short-term State.
+    """A copy of ``net.state_dict()`` plus, with ``states=True``, every short-term State and the
+    simulation time (key :data:`TIME_KEY`, see :func:`simulation_time`).
 
-    The result restores a running simulation exactly with :func:`load_state_dict`.
+    The result restores a running simulation exactly with :func:`load_state_dict`: a run resumed
+    from it starts at the saved time without passing ``t0``.
     """
     # A snapshot, not live references: plastic weights written in place (STDP under no_grad)
     # must not change a dict saved earlier.
@@ -212,36 +251,119 @@ def state_dict(net: nn.Module, states: bool = True) -> OrderedDict[str, Any]:
         for qual, mod, name in _short_term_slots(net):
             value = getattr(mod, name)
             sd[qual] = None if value is None else value.detach().clone()
+        sd[TIME_KEY] = torch.tensor(simulation_time(net), dtype=torch.float64)
     return sd
 
 
-def load_state_dict(net: nn.Module, sd: dict[str, Any], strict: bool = True):
-    """Load parameters, persistent buffers and short-term States saved by :func:`state_dict`.
+def _same_but_batch(saved: tuple, current: tuple) -> bool:
+    """Shapes equal, or equal but for a leading batch dimension added, removed or resized.
 
-    States are rebound (never written in place), converted to each State's current device; their
-    dtype and shape are taken from the saved values, so a batch size is restored with them.
+    A 1-D State never changes length: a (50,) V is not a batch of a (200,) population's V.
+    """
+    return (saved == current or saved[1:] == current or saved == current[1:]
+            or (len(saved) == len(current) >= 2 and saved[1:] == current[1:]))
+
+
+def _state_problem(qual: str, mod: nn.Module, current, value) -> str | None:
+    """Why saved ``value`` cannot replace State ``qual`` (None: it can)."""
+    if value is None:
+        return None
+    if not isinstance(value, torch.Tensor):
+        return f"'{qual}' must be a tensor or None, got {type(value).__name__}"
+    if current is not None:
+        if value.dtype != current.dtype:
+            return f"'{qual}' has dtype {value.dtype}, the module's State has {current.dtype}"
+        if not _same_but_batch(tuple(value.shape), tuple(current.shape)):
+            return (f"'{qual}' has shape {tuple(value.shape)}, the module's State has "
+                    f"{tuple(current.shape)} (only a leading batch dimension may differ)")
+    if (value.is_floating_point() or value.is_complex()) and not bool(
+            torch.isfinite(value).all()):
+        return f"'{qual}' contains NaN or inf"
+    return None
+
+
+def load_state_dict(net: nn.Module, sd: dict[str, Any], strict: bool = True):
+    """Load parameters, persistent buffers, short-term States and the simulation time saved by
+    :func:`state_dict`; atomic: on any error ``net`` is left exactly as it was.
+
+    Every entry is checked before anything is written: each State against the module's current
+    State (same dtype; same shape, a leading batch dimension excepted, so a batch size is
+    restored with the States; finite values), each parameter and persistent buffer for its
+    shape; missing and (with ``strict``) unexpected keys are reported together, in one
+    ``RuntimeError`` naming every key. States are rebound (never written in place) and moved to
+    each State's current device.
     """
     sd = dict(sd)
-    missing_states = []
-    for qual, mod, name in _short_term_slots(net):
+    saved_time = sd.pop(TIME_KEY, None)
+    problems: list[str] = []
+    missing: list[str] = []
+    loads = []
+    rebound = set()
+    for qual, mod, name in _rebound_slots(net):
+        rebound.add(qual)
         if qual not in sd:
-            missing_states.append(qual)
+            missing.append(qual)
             continue
         value = sd.pop(qual)
-        current = getattr(mod, name)
-        if value is not None:
-            device = current.device if current is not None else None
-            value = value.detach().clone().to(device=device)
-        mod._set_state_value(name, value)
+        problem = _state_problem(qual, mod, getattr(mod, name), value)
+        if problem:
+            problems.append(problem)
+        loads.append((mod, name, value))
+    own = {k: v for k, v in net.state_dict().items() if k not in rebound}
+    for key, current in own.items():
+        if key not in sd:
+            missing.append(key)
+            continue
+        value = sd[key]
+        if isinstance(current, torch.Tensor):
+            if not isinstance(value, torch.Tensor):
+                problems.append(f"'{key}' must be a tensor, got {type(value).__name__}")
+            elif value.shape != current.shape:
+                problems.append(f"'{key}' has shape {tuple(value.shape)}, the module's has "
+                                f"{tuple(current.shape)}")
+            elif value.is_floating_point() and bool(torch.isnan(value).any()):
+                problems.append(f"'{key}' contains NaN")
+    unexpected = [k for k in sd if k not in own]
+    if saved_time is not None:
+        t = float(saved_time.item() if isinstance(saved_time, torch.Tensor) else saved_time)
+        if not math.isfinite(t):
+            problems.append(f"'{TIME_KEY}' (the simulation time) must be finite, got {t}")
+    if strict and missing:
+        problems.append(f"missing keys {missing} (save with tb.state_dict(net, states=True))")
+    if strict and unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    if problems:
+        raise RuntimeError(
+            f"load_state_dict: nothing was loaded into {type(net).__name__}: "
+            + "; ".join(problems)
+        )
+    backup = state_dict(net, states=True)
+    try:
+        for mod, name, value in loads:
+            current = getattr(mod, name)
+            if value is not None:
+                device = current.device if current is not None else None
+                value = value.detach().clone().to(device=device)
+            mod._set_state_value(name, value)
+            if hasattr(mod, "_batch_size_from_states"):
+                mod._batch_size_from_states()
+        net.load_state_dict(sd, strict=False)
+    except BaseException:
+        _restore(net, backup)
+        raise
+    if saved_time is not None:
+        set_simulation_time(net, t)
+    return _IncompatibleKeys(missing, unexpected)
+
+
+def _restore(net: nn.Module, backup: dict[str, Any]) -> None:
+    """Put back a :func:`state_dict` snapshot after a failed load (no checks, same module)."""
+    for qual, mod, name in _rebound_slots(net):
+        mod._set_state_value(name, backup.pop(qual))
         if hasattr(mod, "_batch_size_from_states"):
             mod._batch_size_from_states()
-    result = net.load_state_dict(sd, strict=strict)
-    if strict and missing_states:
-        raise RuntimeError(
-            "load_state_dict: the saved dict has no value for the States "
-            f"{missing_states}; save it with tb.state_dict(net, states=True)"
-        )
-    return result
+    backup.pop(TIME_KEY, None)
+    net.load_state_dict(backup, strict=False)
 
 
 def detach_states(net: nn.Module) -> nn.Module:

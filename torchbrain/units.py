@@ -35,6 +35,7 @@ __all__ = [
     "to_tensor",
     "as_quantity",
     "format_quantity",
+    "check_finite",
 ]
 
 #: The shared unit registry: ``from torchbrain import u``; ``u.ms``, ``u.mV``, ``u.nS``, ...
@@ -181,3 +182,32 @@ def format_quantity(value: Any, unit: str | pint.Unit) -> str:
     if isinstance(value, numbers.Real):
         return f"{float(value):g}{suffix}"
     return f"{value!r}{suffix}"
+
+
+def check_finite(value: Any, owner: str, name: str, *, what: str = "parameter") -> None:
+    """Raise ``ValueError`` naming ``owner`` and ``name`` when ``value`` holds NaN or ±inf.
+
+    The one finiteness check every parameter, initial value and weight passes through: an
+    infinite time constant, threshold or weight gives NaN States or no dynamics later, far from
+    the call that caused it.
+    """
+    if isinstance(value, torch.Tensor):
+        if not value.is_floating_point() and not value.is_complex():
+            return
+        with torch.no_grad():
+            finite = bool(torch.isfinite(value).all())
+            if finite:
+                return
+            has_nan = bool(torch.isnan(value).any())
+            bad = value[~torch.isfinite(value)]
+            example = None if has_nan else float(bad.flatten()[0])
+    else:
+        arr = np.asarray(value, dtype=np.float64) if not isinstance(value, np.ndarray) else value
+        if arr.dtype.kind not in "fc" or bool(np.isfinite(arr).all()):
+            return
+        has_nan = bool(np.isnan(arr).any())
+        example = None if has_nan else float(arr[~np.isfinite(arr)].flat[0])
+    where = f"{owner}: " if owner else ""
+    if has_nan:
+        raise ValueError(f"{where}{what} '{name}' contains NaN")
+    raise ValueError(f"{where}{what} '{name}' must be finite, got {example}")

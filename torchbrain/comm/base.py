@@ -10,7 +10,7 @@ from torch import nn
 
 from ..init import Initializer
 from ..module import Module
-from ..units import CANONICAL, UnitError, is_quantity, to_tensor, u
+from ..units import CANONICAL, UnitError, check_finite, is_quantity, to_tensor, u
 
 __all__ = ["Comm", "WEIGHT_KINDS"]
 
@@ -70,8 +70,7 @@ class Comm(Module):
         return to_tensor(value, "dimensionless", owner=self._name(), name=name, **fac)
 
     def _store_weight(self, tensor: torch.Tensor, trainable: bool, name: str = "weight"):
-        if torch.isnan(tensor).any():
-            raise ValueError(f"{self._name()}: parameter '{name}' contains NaN")
+        check_finite(tensor, self._name(), name)
         if trainable or isinstance(tensor, nn.Parameter):
             param = tensor if isinstance(tensor, nn.Parameter) else nn.Parameter(tensor.clone())
             self.register_parameter(name, param)

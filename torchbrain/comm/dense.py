@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..init import KaimingNormal, Normal, ZeroInit
 from ..ops.event_csr import event_dense_matvec
-from ..units import UnitError, to_tensor
+from ..units import UnitError, check_finite, to_tensor
 from .base import Comm
 
 __all__ = ["AllToAll", "EventLinear", "Linear", "OneToOne", "SignedWLinear"]
@@ -73,8 +73,7 @@ class _DenseComm(Comm):
                 f"{self._name()}: parameter '{name}' must broadcast to (in, out) = {shape}, got "
                 f"shape {tuple(tensor.shape)}"
             )
-        if torch.isnan(tensor).any():
-            raise ValueError(f"{self._name()}: parameter '{name}' contains NaN")
+        check_finite(tensor, self._name(), name)
         return tensor.detach()
 
     def _as_weight_dtype(self, x: torch.Tensor) -> torch.Tensor:

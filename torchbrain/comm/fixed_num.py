@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from ..module import check_seed
 from ..ops import event_ell_matvec
 from .base import Comm
 
@@ -115,7 +116,7 @@ class EventFixedNumConn(Comm):
             )
         self.conn_num = self._out_degree(conn_num)
         self.allow_multi_conn = bool(allow_multi_conn)
-        self.seed = seed
+        self.seed = seed = check_seed(self._name(), seed)
         generator = None
         if seed is not None:
             generator = torch.Generator(device=device or "cpu").manual_seed(int(seed))
@@ -173,8 +174,13 @@ class EventFixedNumConn(Comm):
         return event_ell_matvec(eye, self.indices, self.weight.detach(), self.n_post)
 
 
-#: brainpy.state's name for the same layer (a fixed out-degree, not a Bernoulli probability).
-EventFixedProb = EventFixedNumConn
+class EventFixedProb(EventFixedNumConn):
+    """brainpy.state's name for :class:`EventFixedNumConn`: the same layer (a fixed out-degree
+    ``int(n_post * conn_num)`` for a float ``conn_num``, not a Bernoulli probability).
+
+    A subclass rather than a second name for the class, so that errors and ``repr`` name the class
+    the user wrote.
+    """
 
 
 class FixedNumConn(EventFixedNumConn):

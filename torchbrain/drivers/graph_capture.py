@@ -137,7 +137,9 @@ class _Same:
 _SCALARS = (bool, int, float, complex, str, type(None))
 #: nn.Module internals that are not a module's values (hooks, children, States' kinds).
 _SKIP_ATTRIBUTES = frozenset({"_modules", "_state_kinds", "_param_units", "_factory",
-                              "_non_persistent_buffers_set"})
+                              "_non_persistent_buffers_set",
+                              # host-side bookkeeping no step reads: simulation time, dt checked
+                              "_torchbrain_t", "_dt_checked"})
 
 
 def _token(value: Any, depth: int = 2) -> Any:

@@ -113,8 +113,9 @@ def time_range(
     t0 : pint.Quantity or float, optional
         Time of the first step (time; a number is read in ms). Default 0 ms.
     dtype : torch.dtype, optional
-        Floating dtype of the result; default ``torch.get_default_dtype()``. The values are
-        computed in float64 and then cast.
+        Floating dtype of the result; default float64, so that long runs keep exact steps
+        (in float32 the step between two times is off by 1 % at 10 s and a 0.1 ms step is lost
+        after about 30 min). The values are computed in float64 and then cast.
     device : torch.device or str, optional
         Device of the result.
 
@@ -153,7 +154,7 @@ def time_range(
     # last, partial step is kept, as arange would.
     n = nearest if abs(ratio - nearest) <= 1e-9 * max(1.0, ratio) else math.ceil(ratio)
     times = start + step * torch.arange(n, dtype=torch.float64, device=device)
-    return times.to(dtype or torch.get_default_dtype())
+    return times if dtype is None else times.to(dtype)
 
 
 # -------------------------------------------------------------------------------- progress bar

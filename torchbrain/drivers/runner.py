@@ -18,6 +18,9 @@ the States keep static addresses and how ``t`` reaches the graph.
 from __future__ import annotations
 
 import logging
+import math
+import numbers
+import operator
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,13 +29,20 @@ import torch
 from torch import nn
 
 from .. import environ
-from ..state import ParamState
+from ..module import available_bytes, check_time_step, format_bytes
+from ..neurons.base import Neuron
+from ..state import ParamState, set_simulation_time, simulation_time
+from ..units import is_quantity, to_canonical
 from .graph_capture import CapturedChunk, GraphCaptureError, state_slots
 from .loops import ProgressBar, _as_progress_bar, _Progress
 
 __all__ = ["NetworkRunner"]
 
 logger = logging.getLogger(__name__)
+
+_RECORD_MODES = ("dense", "indices", None)
+#: On devices other than the CPU the watchdog's flags are read every this many chunks.
+_WATCHDOG_READ_EVERY = 100
 
 
 class NetworkRunner:
@@ -76,6 +86,28 @@ class NetworkRunner:
         :class:`~torchbrain.drivers.graph_capture.CUDAGraphBackend`). For tests:
         :class:`~torchbrain.drivers.graph_capture.EmulatedGraph` gives the same memory semantics on
         the CPU; with a factory given, the States' device is not checked.
+    record : {'dense', 'indices', None}, default 'dense'
+        What ``run`` returns. ``'dense'``: the ``(steps, *output_shape)`` tensor of outputs in
+        ``record_dtype``, preallocated once its size is known (after the first chunk) and
+        refused with a ``MemoryError`` before the run goes on when it would not fit in the
+        memory available. ``'indices'``: the nonzero entries only, an int64 tensor of shape
+        ``(n_events, 1 + output_ndim)`` whose rows are ``(step, *index)`` (``(step, neuron)``
+        for a population's spikes), in step order: memory grows with the spikes, not with
+        steps × neurons (one device-to-host synchronisation per chunk). ``None``: nothing is
+        recorded and ``run`` returns ``None`` (for runs read through monitors or States).
+    check_finite : bool, default True
+        The NaN watchdog: after every chunk, one reduction per floating State checks that every
+        State is finite (on the device, no synchronisation per step; read on the host after
+        each chunk on the CPU, every 100 chunks and at the end on other devices). A State that
+        became NaN or ±inf (a NaN or infinite input to a neuron's update ends up in its ``V``)
+        stops the run with a ``FloatingPointError`` naming the State's module path and the
+        steps of the chunk; the outputs recorded so far are its ``records`` attribute.
+        ``False`` turns the check off.
+    max_record_bytes : int, optional
+        Largest record (``record='dense'``) a run may allocate; default the memory available
+        on the records' device (``MemAvailable`` of ``/proc/meminfo`` on the CPU,
+        ``torch.cuda.mem_get_info`` on CUDA), so a run that cannot fit says so after one
+        chunk instead of failing after the simulation or being killed by the OOM killer.
 
     Attributes
     ----------
@@ -90,9 +122,36 @@ class NetworkRunner:
 
     def __init__(self, net: nn.Module, chunk: int = 10, compile: bool = True,
                  record_dtype: torch.dtype = torch.bool, graph: bool | None = None,
-                 graph_factory: Callable[[nn.Module, torch.device], Any] | None = None):
-        if not isinstance(chunk, int) or chunk < 1:
+                 graph_factory: Callable[[nn.Module, torch.device], Any] | None = None,
+                 *, record: str | None = "dense", check_finite: bool = True,
+                 max_record_bytes: int | None = None):
+        if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
             raise ValueError(f"NetworkRunner: 'chunk' must be a positive int, got {chunk!r}")
+        if not isinstance(net, nn.Module):
+            raise TypeError(f"NetworkRunner: 'net' must be an nn.Module, got {type(net).__name__}")
+        if not isinstance(record_dtype, torch.dtype):
+            raise TypeError(
+                f"NetworkRunner: 'record_dtype' must be a torch.dtype (e.g. torch.bool), got "
+                f"{record_dtype!r}"
+            )
+        if record not in _RECORD_MODES:
+            raise ValueError(
+                f"NetworkRunner: 'record' must be 'dense', 'indices' or None, got {record!r}"
+            )
+        if not isinstance(check_finite, bool):
+            raise TypeError(
+                f"NetworkRunner: 'check_finite' must be True or False, got {check_finite!r}"
+            )
+        if max_record_bytes is not None and (
+                isinstance(max_record_bytes, bool) or not isinstance(max_record_bytes, int)
+                or max_record_bytes < 0):
+            raise ValueError(
+                f"NetworkRunner: 'max_record_bytes' must be an int >= 0 or None, got "
+                f"{max_record_bytes!r}"
+            )
+        self.record = record
+        self.check_finite = check_finite
+        self.max_record_bytes = max_record_bytes
         if graph is not None and not isinstance(graph, bool):
             raise ValueError(f"NetworkRunner: 'graph' must be True, False or None, got {graph!r}")
         self.net = net
@@ -196,17 +255,104 @@ class NetworkRunner:
 
         return body
 
+    # ------------------------------------------------------------------ run checks
+    @staticmethod
+    def _check_steps(steps: Any) -> int:
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+            raise TypeError(f"NetworkRunner.run: 'steps' must be an int, got {steps!r}")
+        steps = operator.index(steps)
+        if steps < 1:
+            raise ValueError(f"NetworkRunner.run: 'steps' must be a positive int, got {steps}")
+        return steps
+
+    def _start_time(self, t0: Any) -> float:
+        """``t0`` in ms as a float: the network's own time when None (see ``simulation_time``)."""
+        if t0 is None:
+            return simulation_time(self.net)
+        if is_quantity(t0):
+            t0 = to_canonical(t0, "ms", owner="NetworkRunner.run", name="t0")
+        if isinstance(t0, torch.Tensor) and t0.numel() == 1:
+            t0 = t0.item()
+        if isinstance(t0, bool) or not isinstance(t0, numbers.Real):
+            raise TypeError(
+                f"NetworkRunner.run: 't0' must be a time (a number in ms or a quantity), got "
+                f"{t0!r}"
+            )
+        if not math.isfinite(float(t0)):
+            raise ValueError(f"NetworkRunner.run: 't0' must be a finite time, got {t0} ms")
+        return float(t0)
+
+    def _check_initialised(self) -> None:
+        # populations need init_all_states (inputs initialise themselves on first use)
+        for prefix, module in self.net.named_modules():
+            if isinstance(module, Neuron) and not module._initialised:
+                where = f"'{prefix}' ({type(module).__name__})" if prefix else type(module).__name__
+                raise RuntimeError(
+                    f"NetworkRunner: the States of {where} are not initialised; call "
+                    "tb.init_all_states(net) (or tb.init_all_states(net, batch_size=B)) first"
+                )
+
+    def _snapshot(self) -> list[tuple[Any, torch.Tensor | None]]:
+        return [(slot, value.clone() if isinstance(value := getattr(slot.module, slot.name),
+                                                   torch.Tensor) else value)
+                for slot in state_slots(self.net)]
+
+    @staticmethod
+    def _restore(snapshot) -> None:
+        # copy_ where possible: CUDA-graph States keep their addresses
+        for slot, saved in snapshot:
+            current = getattr(slot.module, slot.name)
+            if (isinstance(current, torch.Tensor) and isinstance(saved, torch.Tensor)
+                    and current.shape == saved.shape and current.dtype == saved.dtype):
+                current.copy_(saved)
+            else:
+                slot.module._set_state_value(slot.name, saved)
+
+    def _allocate_records(self, steps: int, out: torch.Tensor, t0: float, dt: float):
+        """The tensor the dense records go into, after checking that it fits."""
+        shape = (steps, *out.shape[1:])
+        itemsize = torch.empty((), dtype=self.record_dtype).element_size()
+        need = math.prod(shape) * itemsize
+        limit = self.max_record_bytes
+        where = "the limit max_record_bytes"
+        if limit is None:
+            limit, where = available_bytes(out.device), f"the memory available on {out.device}"
+        if limit is not None and need > limit:
+            per_step = math.prod(out.shape[1:]) * itemsize
+            raise MemoryError(
+                f"NetworkRunner: the record of this run needs {format_bytes(need)} ({steps} "
+                f"steps x {math.prod(out.shape[1:])} outputs x {itemsize} B of "
+                f"{self.record_dtype}), more than {where} ({format_bytes(limit)}); nothing was "
+                f"run (the network is back at t = {t0:g} ms). Run it in shorter runs of at most "
+                f"{max(limit // per_step, 0)} steps (each run continues from the last), record "
+                "spike indices only with NetworkRunner(..., record='indices'), or record "
+                "nothing (record=None) and read monitors"
+            )
+        return torch.empty(shape, dtype=self.record_dtype, device=out.device)
+
     # ------------------------------------------------------------------ the loop
     @torch.inference_mode()
-    def run(self, steps: int, t0: float = 0.0, pbar: ProgressBar | bool | int | None = None):
-        """Advance ``steps`` steps from time ``t0`` (ms); returns the stacked outputs.
+    def run(self, steps: int, t0: Any = None, pbar: ProgressBar | bool | int | None = None):
+        """Advance ``steps`` steps from time ``t0``; returns the recorded outputs.
 
-        ``dt`` comes from the current :mod:`torchbrain.environ` context.
+        ``dt`` comes from the current :mod:`torchbrain.environ` context. ``t0`` (a quantity, or
+        a number in ms) defaults to the time the network has reached
+        (:func:`~torchbrain.simulation_time`: 0 after ``init_all_states``, the end of the last
+        run after a run, the saved time after ``tb.load_state_dict``), so consecutive runs and
+        a run resumed from a saved state continue the same simulation. ``steps`` must be a
+        positive int; ``t0`` must be finite. See ``record`` for what is returned.
         """
+        steps = self._check_steps(steps)
+        t0 = self._start_time(t0)
         dt = environ.get_dt_value(desc="NetworkRunner")
+        check_time_step(self.net, dt)
         self._states_to_inference()
         captured = self._graph_chunk(dt, t0) if steps >= self.chunk else None
+        self._check_initialised()
+        snapshot = self._snapshot() if self.record == "dense" else None
+        watchdog = _Watchdog(self.net) if self.check_finite else None
         records = None
+        events: list[torch.Tensor] = []
         done = 0
         progress_bar = _as_progress_bar(pbar, "NetworkRunner")
         with _Progress(progress_bar, steps, "NetworkRunner") as progress:
@@ -225,10 +371,86 @@ class NetworkRunner:
                             self.compile_seconds = time.perf_counter() - tic
                     else:
                         out = self._run_chunk(t_start, dt, n)
-                if records is None:
-                    records = torch.empty((steps, *out.shape[1:]), dtype=self.record_dtype,
-                                          device=out.device)
-                records[done: done + n] = out.to(self.record_dtype)
+                if self.record == "dense":
+                    if records is None:
+                        try:
+                            records = self._allocate_records(steps, out, t0, dt)
+                        except MemoryError:
+                            self._restore(snapshot)
+                            raise
+                        snapshot = None
+                    records[done: done + n] = out.to(self.record_dtype)
+                elif self.record == "indices":
+                    idx = out.nonzero()
+                    idx[:, 0] += done
+                    events.append(idx)
                 done += n
+                set_simulation_time(self.net, t0 + done * dt)
+                if watchdog is not None:
+                    watchdog.after_chunk(done - n, done, t0, dt, records, events)
                 progress.step(n)
+        if watchdog is not None:
+            watchdog.check(records, events)
+        if self.record == "indices":
+            return torch.cat(events) if events else torch.zeros((0, 1), dtype=torch.long)
         return records
+
+
+class _Watchdog:
+    """The NaN/inf check of :class:`NetworkRunner` (see its ``check_finite``).
+
+    Per chunk, a stack of one ``isfinite().all()`` per floating State records, on the device,
+    the first chunk in which each State stopped being finite; the host reads those flags after
+    every chunk on the CPU (a read is free there) and every ``_WATCHDOG_READ_EVERY`` chunks
+    elsewhere, and always at the end.
+    """
+
+    def __init__(self, net: nn.Module):
+        self.slots = [slot for slot in state_slots(net)
+                      if isinstance(v := getattr(slot.module, slot.name), torch.Tensor)
+                      and (v.is_floating_point() or v.is_complex())]
+        self.chunks: list[tuple[int, int, float, float]] = []
+        self.first_bad: torch.Tensor | None = None
+        self.host_reads = not self.slots or all(
+            getattr(s.module, s.name).device.type == "cpu" for s in self.slots)
+
+    def after_chunk(self, start: int, stop: int, t0: float, dt: float, records, events) -> None:
+        if not self.slots:
+            return
+        finite = torch.stack([torch.isfinite(getattr(s.module, s.name)).all()
+                              for s in self.slots])
+        k = len(self.chunks)
+        self.chunks.append((start, stop, t0, dt))
+        if self.first_bad is None:
+            self.first_bad = torch.full(finite.shape, -1, dtype=torch.long, device=finite.device)
+        self.first_bad = torch.where((self.first_bad < 0) & ~finite, k, self.first_bad)
+        if self.host_reads or (k + 1) % _WATCHDOG_READ_EVERY == 0:
+            self.check(records, events)
+
+    def check(self, records, events) -> None:
+        """Raise ``FloatingPointError`` when a State became non-finite; the error's ``records``
+        are the outputs of the steps run so far (dense rows or the event list's indices)."""
+        if self.first_bad is None:
+            return
+        bad = self.first_bad.cpu()
+        if bool((bad < 0).all()):
+            return
+        chunk = int(bad[bad >= 0].min())
+        hit = [slot for slot, k in zip(self.slots, bad.tolist(), strict=True) if k == chunk]
+        names = [slot.qualname for slot in hit]
+        start, stop, t0, dt = self.chunks[chunk]
+        first = getattr(hit[0].module, hit[0].name)
+        kind = "NaN" if bool(torch.isnan(first).any()) else "inf"
+        err = FloatingPointError(
+            f"NetworkRunner: State {', '.join(repr(n) for n in names)} became non-finite "
+            f"({kind} now) in steps [{start}, {stop}) of the run (t = {t0 + start * dt:g} to "
+            f"{t0 + stop * dt:g} ms); look for NaN or infinite inputs, parameters or initial "
+            "values there, or a dt too coarse for the model. The run stopped at step "
+            f"{self.chunks[-1][1]}; pass NetworkRunner(..., check_finite=False) to run on"
+        )
+        stopped = self.chunks[-1][1]
+        if records is not None:
+            err.records = records[:stopped]
+        else:
+            err.records = torch.cat(events) if events else None
+        raise err

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from .integrators import exprel
-from .lif import lif_reset
+from .lif import last_spike_time_update, lif_reset, refractory_mask  # noqa: F401 - re-exported
 
 #: Largest exponential-Euler growth exponent :math:`\Delta t\,J` used in a step. Beyond it the
 #: membrane has left any subthreshold regime (``exprel(50)`` is about 1e20), and the cap keeps
@@ -58,12 +58,6 @@ def exp_like(x, like):
     return torch.exp(torch.as_tensor(x, dtype=like.dtype, device=like.device))
 
 
-def refractory_mask(t, last_spike_time, tau_ref):
-    """True where the neuron is still refractory at time ``t``."""
-    return (t - last_spike_time) < tau_ref
-
-
 def record_spike_time(V, V_th, t, last_spike_time):
     """``t`` where ``V >= V_th`` (no gradient), else the previous last spike time."""
-    t = torch.as_tensor(t, dtype=V.dtype, device=V.device)
-    return torch.where(V.detach() >= V_th, t, last_spike_time)
+    return last_spike_time_update(V, V_th, t, last_spike_time)

@@ -11,9 +11,9 @@ reference: the coefficients 0.04 /(ms mV), 5 /ms and 140 mV/ms are fixed). When
 
 **Scheme** (brainpy.state's): the reset is lazy, applied at the start of the next step from the
 spike of the stored V; then V takes one exponential-Euler step with the elementwise Jacobian
-:math:`J = 0.08 V + 5 - G` (:math:`G` the synaptic conductance, ``-dI/dV``), and u takes the exact
-step of its linear ODE at the start-of-step (post-reset) V,
-:math:`u' = bV + (u - bV)e^{-a\Delta t}`.
+:math:`J = 0.08 V + 5 - G` (:math:`G` the synaptic conductance, ``-dI/dV``), and then u takes
+the exact step of its linear ODE at the already-integrated V, :math:`u' = bV' + (u - bV')
+e^{-a\Delta t}` (brainpy.state's ``du`` reads the State V after its update).
 
 The spike is ``spk_fun((V - V_th)/|V_th|)``: it is 1 exactly when ``V >= V_th``, whatever the
 sign of ``V_th`` (the reference's ``(V - V_th)/V_th`` flips for a negative threshold).
@@ -37,6 +37,7 @@ from collections.abc import Callable
 import torch
 
 from .integrators import exp_euler_linear
+from .lif import last_spike_time_update, refractory_mask
 
 __all__ = [
     "izhikevich_spike_input",
@@ -68,12 +69,12 @@ def _current_at(current, V):
 
 
 def izhikevich_integrate(V, u, current, conductance, *, a, b, dt: float):
-    """One integration step (no reset): exponential Euler for V, exact step for u.
-    Returns ``(V, u)``."""
+    """One integration step (no reset): exponential Euler for V, then the exact step for u at
+    the new V. Returns ``(V, u)``."""
     f = 0.04 * V * V + 5.0 * V + 140.0 - u + current
     J = 0.08 * V + 5.0 - conductance
     V_new = exp_euler_linear(V, f, J, dt)
-    bV = b * V
+    bV = b * V_new
     decay = torch.exp(-a * dt) if isinstance(a, torch.Tensor) else math.exp(-a * dt)
     u_new = bV + (u - bV) * decay
     return V_new, u_new
@@ -116,12 +117,10 @@ def izhikevichref_update(V, u, last_spike_time, current, t, *, a, b, c, d, V_th,
     I, G = _current_at(current, V_reset)
     V_new, u_new = izhikevich_integrate(V_reset, u_reset, I, G, a=a, b=b, dt=dt)
     V_new = _add(V_new, delta)
-    refractory = (t - last_spike_time) < tau_ref
+    refractory = refractory_mask(t, last_spike_time, tau_ref)
     V_new = torch.where(refractory, V_reset, V_new)
     u_new = torch.where(refractory, u_reset, u_new)
-    t = torch.as_tensor(t, dtype=V.dtype, device=V.device)
-    last_spike_time = torch.where(V_new.detach() >= V_th, t, last_spike_time)
-    return V_new, u_new, last_spike_time
+    return V_new, u_new, last_spike_time_update(V_new, V_th, t, last_spike_time)
 
 
 def izhikevichref_step(V, u, last_spike_time, current, t, **params):

@@ -122,6 +122,28 @@ def lif_step(V: torch.Tensor, current, *, tau, V_th, V_reset, V_rest, R, dt: flo
     return spk_fun(lif_spike_input(V, V_th, V_reset)), V
 
 
+def refractory_mask(t, last_spike_time, tau_ref):
+    r"""True where a neuron that spiked at ``last_spike_time`` is still refractory at ``t``.
+
+    Refractory while :math:`t - t_\mathrm{spike} < \tau_\mathrm{ref}`, compared with a slack of
+    :math:`10^{-9}\,\mathrm{ms} + 10^{-13}|t|` (hundreds of float64 rounding units of ``t``,
+    far below any step), so that the boundary step does not depend on how ``t`` was rounded:
+    with ``tau_ref`` a whole number ``k`` of steps the neuron is held for exactly ``k`` steps,
+    the spike step included (5 ms at ``dt = 0.1 ms``: 50 steps, free again at the 50th step
+    after the spike), also after hours of simulated time. This needs ``t`` and
+    ``last_spike_time`` in float64 (``time_range``, ``NetworkRunner`` and the ``*Ref`` neurons'
+    State are); in float32 the rounding of ``t`` itself exceeds the slack after a few seconds.
+    """
+    slack = 1e-9 + 1e-13 * (t.abs() if isinstance(t, torch.Tensor) else abs(t))
+    return (t - last_spike_time) < tau_ref - slack
+
+
+def last_spike_time_update(V, V_th, t, last_spike_time):
+    """``t`` where ``V >= V_th`` (no gradient), else ``last_spike_time``, in its dtype."""
+    t = torch.as_tensor(t, dtype=last_spike_time.dtype, device=last_spike_time.device)
+    return torch.where(V.detach() >= V_th, t, last_spike_time)
+
+
 def lifref_update(V, last_spike_time, current, t, *, tau, tau_ref, V_th, V_reset, V_rest, R,
                   dt: float, spk_fun, hard_reset: bool = False, delta=0.0):
     """LIF update with an absolute refractory period ``tau_ref``.
@@ -135,11 +157,8 @@ def lifref_update(V, last_spike_time, current, t, *, tau, tau_ref, V_th, V_reset
     current, conductance = _current_at(current, V_after_reset)
     V_new = lif_integrate(V_after_reset, current, conductance, tau=tau, V_rest=V_rest, R=R, dt=dt)
     V_new = _add(V_new, delta)
-    refractory = (t - last_spike_time) < tau_ref
-    V_new = torch.where(refractory, V_after_reset, V_new)
-    t = torch.as_tensor(t, dtype=V.dtype, device=V.device)
-    last_spike_time = torch.where(V_new.detach() >= V_th, t, last_spike_time)
-    return V_new, last_spike_time
+    V_new = torch.where(refractory_mask(t, last_spike_time, tau_ref), V_after_reset, V_new)
+    return V_new, last_spike_time_update(V_new, V_th, t, last_spike_time)
 
 
 def lifref_step(V, last_spike_time, current, t, **params):

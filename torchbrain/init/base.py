@@ -15,7 +15,7 @@ import numpy as np
 import pint
 import torch
 
-from ..units import Quantity, UnitError, is_quantity, to_canonical, u
+from ..units import Quantity, UnitError, check_finite, is_quantity, to_canonical, u
 
 Shape = int | Iterable[int]
 
@@ -179,6 +179,8 @@ class Initializer:
     unit: pint.Unit | None = None
     #: whether :meth:`_sample` draws random numbers (and therefore needs a floating dtype)
     _random = True
+    #: value arguments that may be ±inf (a one-sided truncation bound); all others must be finite
+    _infinite_ok: tuple[str, ...] = ()
 
     def __call__(
         self,
@@ -257,6 +259,8 @@ class Initializer:
             if is_quantity(value):
                 value = to_canonical(value, ref.units, owner=name, name=arg)
             self._mags[arg] = self._check_numeric(arg, value)
+            if arg not in self._infinite_ok:
+                check_finite(self._mags[arg], name, arg)
 
     def _check_numeric(self, arg: str, value: Any) -> Any:
         ok = isinstance(value, numbers.Real | torch.Tensor)

@@ -161,8 +161,11 @@ class TruncatedNormal(Initializer):
         :math:`\sigma > 0`, default 1.
     low, high : float, array, tensor or Quantity, optional
         Absolute bounds (not in units of ``std``), ``low < high``; default ``mean - 2 std`` and
-        ``mean + 2 std``. All four share one dimension.
+        ``mean + 2 std``. All four share one dimension. A bound may be infinite (one-sided
+        truncation).
     """
+
+    _infinite_ok = ("low", "high")
 
     def __init__(self, mean: Any = 0.0, std: Any = 1.0, low: Any = None, high: Any = None):
         args = {"mean": mean, "std": std, "low": low, "high": high}

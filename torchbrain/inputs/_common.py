@@ -11,7 +11,16 @@ import torch
 
 from ..environ import get as env_get
 from ..environ import get_dt_value
-from ..units import CANONICAL, UnitError, _dim_name, _tidy, is_quantity, to_canonical, u
+from ..units import (
+    CANONICAL,
+    UnitError,
+    _dim_name,
+    _tidy,
+    check_finite,
+    is_quantity,
+    to_canonical,
+    u,
+)
 
 #: The kinds of signal a generator may produce (and their canonical units).
 _SIGNAL_KINDS = ("current", "voltage", "conductance", "rate", "concentration", "dimensionless")
@@ -87,8 +96,7 @@ def as_value_tensor(value: Any, unit: str, owner: str, name: str, dtype=None,
             f"{owner}: parameter '{name}' expects numbers, tensors or quantities, got "
             f"{type(value).__name__}"
         )
-    if torch.isnan(out).any():
-        raise ValueError(f"{owner}: parameter '{name}' contains NaN")
+    check_finite(out, owner, name)
     return out
 
 
@@ -109,8 +117,7 @@ def time_ms(value: Any, owner: str, name: str, *, allow_none: bool = False,
         raise TypeError(f"{owner}: parameter '{name}' expects a time (number in ms or quantity), "
                         f"got {value!r}")
     mag = float(mag)
-    if math.isnan(mag):
-        raise ValueError(f"{owner}: parameter '{name}' is NaN")
+    check_finite(mag, owner, name)
     if positive and not mag > 0:
         raise ValueError(f"{owner}: parameter '{name}' must be positive, got {mag:g} ms")
     if nonnegative and not mag >= 0:
@@ -132,8 +139,7 @@ def times_ms(values: Any, owner: str, name: str) -> list[float]:
         seq = [time_ms(v, owner, name) for v in values]
     else:
         seq = [time_ms(values, owner, name)]
-    if any(math.isnan(x) for x in seq):
-        raise ValueError(f"{owner}: parameter '{name}' contains NaN")
+    check_finite(seq, owner, name)
     return seq
 
 

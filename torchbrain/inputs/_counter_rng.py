@@ -79,7 +79,7 @@ def _mixed(x: torch.Tensor) -> torch.Tensor:
     tree at one round; eager code skips it.
     """
     y = _mix32(x)
-    return fusion_boundary(y) if torch.compiler.is_compiling() else y
+    return fusion_boundary(y) if torch.compiler.is_dynamo_compiling() else y
 
 
 def counter_bits(seed: torch.Tensor, counter: torch.Tensor, shape, stream: int = 0,

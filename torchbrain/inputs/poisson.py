@@ -10,7 +10,10 @@ probability
 the exact probability of at least one event of the process in the bin (the reference's
 ``freq * dt`` of older releases exceeds 1 for ``f dt > 1``). Rates are per second in the
 literature; torchbrain's canonical rate unit is 1/ms (kHz), so pass quantities (``10 * u.Hz``)
-or numbers in 1/ms (``0.01`` is 10 Hz).
+or numbers in 1/ms (``0.01`` is 10 Hz). A fixed rate above :math:`1/\Delta t` cannot be
+delivered (a step holds one spike per source) and is refused with a ``ValueError`` when the
+module first runs at that ``dt`` (and by ``NetworkRunner`` before a run); ``PoissonEncoder``'s
+rates, given per step, are not checked.
 
 Randomness comes from a counter-based generator held by each module (see
 :mod:`torchbrain.inputs._counter_rng`): reproducible from ``seed``/``generator``, identical in
@@ -44,6 +47,18 @@ __all__ = [
 #: The exact inverse-CDF sampler is used only where the mean of the sampled (smaller) tail is at
 #: most 5; P(X > 32) is then below 1e-14, so the sum is cut there.
 _EXACT_TERMS = 32
+
+
+def _check_rate_resolved(module, name: str, freq: torch.Tensor, dt: float) -> None:
+    """Refuse a rate above ``1/dt``: a step holds at most one spike, so such a rate cannot be
+    delivered (``1 - exp(-f dt)`` per step gives 8.6 kHz for 20 kHz at ``dt = 0.1 ms``)."""
+    top = float(freq.detach().max()) if freq.numel() else 0.0
+    if top * dt > 1.0:
+        raise ValueError(
+            f"{module._name()}: parameter '{name}' must be at most 1/dt = {1.0 / dt:g} kHz at "
+            f"dt = {dt:g} ms (one spike per step), got {top:g} kHz ({top * 1e3:g} Hz); use a "
+            "smaller dt or split the rate over several sources"
+        )
 
 
 def spike_probability(freq, dt: float) -> torch.Tensor:
@@ -216,10 +231,15 @@ class PoissonSpike(_SpikeSource):
         self._declare_spike()
         self._init_rng(seed, generator)
 
+    def _validate_dt(self, dt: float) -> None:
+        _check_rate_resolved(self, "freqs", self.freqs, dt)
+
     def update(self) -> torch.Tensor:
         """Draw this step's spikes."""
         self._check_ready()
-        return self._emit(spike_probability(self.freqs, get_dt_value(desc=self._name())))
+        dt = get_dt_value(desc=self._name())
+        self._check_dt_once(dt)
+        return self._emit(spike_probability(self.freqs, dt))
 
 
 class PoissonEncoder(_SpikeSource):
@@ -363,7 +383,7 @@ class PoissonInput(RandomStream, Dynamics):
         key = (dt, str(p.device), str(p.dtype))
         plan = self._plans.get(key)
         if plan is None:
-            if torch.compiler.is_compiling():
+            if torch.compiler.is_dynamo_compiling():
                 return True, True, _EXACT_TERMS
             a = self.num_input * p
             normal = (a > 5) & ((self.num_input - a) > 5)
@@ -375,11 +395,15 @@ class PoissonInput(RandomStream, Dynamics):
             self._plans[key] = plan
         return plan
 
+    def _validate_dt(self, dt: float) -> None:
+        _check_rate_resolved(self, "freq", self.freq, dt)
+
     def update(self) -> torch.Tensor:
         """This step's increment, ``counts * weight``."""
         if not self._initialised:
             self._state_shape(None)
         dt = get_dt_value(desc=self._name())
+        self._check_dt_once(dt)
         p = spike_probability(self.freq, dt)
         shape = self._expected_shape()
         counter = self._next_counter()

@@ -143,7 +143,7 @@ class SpikeTime(Dynamics):
     def _table(self, dt: float):
         key = (dt, str(self.indices.device))
         table = self._tables.get(key)
-        if table is None and not torch.compiler.is_compiling():
+        if table is None and not torch.compiler.is_dynamo_compiling():
             steps = self._steps(dt)
             order = torch.argsort(steps, stable=True)
             n_rows = int(steps.max().item()) + 1

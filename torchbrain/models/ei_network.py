@@ -33,13 +33,15 @@ strategies. J. Comput. Neurosci. 23, 349–398.
 
 from __future__ import annotations
 
+import math
+import numbers
 from functools import partial
 
 import torch
 
 from .. import init
 from ..comm import EventFixedProb
-from ..module import Module
+from ..module import Module, check_seed
 from ..neurons import LIFRef, TraubMilesHH
 from ..outputs import COBA, CUBA
 from ..projections import AlignPostProj
@@ -57,14 +59,16 @@ FAN_OUT = 80
 SEED_OFFSETS = {"E connectivity": 0, "I connectivity": 1, "V0": 2, "E g0": 3, "I g0": 4}
 
 
-def _check_seed(seed, who: str) -> int | None:
-    if seed is None:
-        return None
-    top = 2**63 - max(SEED_OFFSETS.values())
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < top:
-        raise ValueError(f"{who}: 'seed' must be None or an int in [0, 2**63 - "
-                         f"{max(SEED_OFFSETS.values())}), got {seed!r}")
-    return seed
+def _check_scale(owner: str, scale) -> None:
+    # every neuron draws FAN_OUT targets among the 4000 * scale neurons: at least FAN_OUT of them
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+        raise TypeError(f"{owner}: parameter 'scale' must be a number, got {scale!r}")
+    low = FAN_OUT / 4000
+    if not (math.isfinite(scale) and int(4000 * scale) >= FAN_OUT):
+        raise ValueError(
+            f"{owner}: parameter 'scale' must be finite and >= {low:g} (4000 * scale neurons, "
+            f"each projecting to {FAN_OUT} of them), got {scale!r}"
+        )
 
 
 class _EINet(Module):
@@ -74,19 +78,18 @@ class _EINet(Module):
                  seed: int | None, device, dtype):
         super().__init__(device=device, dtype=dtype)
         who = type(self).__name__
-        if not scale > 0:
-            raise ValueError(f"{who}: 'scale' must be positive, got {scale}")
-        seed = _check_seed(seed, who)
+        _check_scale(who, scale)
+        seed = check_seed(who, seed)
 
         def seeded(initializer, draw: str):
             # a model-owned generator per draw: reproducible across processes and devices,
             # independent of torch's global generator
             if seed is None or not isinstance(initializer, init.Initializer):
                 return initializer
-            return init.Seeded(initializer, seed + SEED_OFFSETS[draw])
+            return init.Seeded(initializer, (seed + SEED_OFFSETS[draw]) % 2**63)
 
         def comm_seed(draw: str):
-            return None if seed is None else seed + SEED_OFFSETS[draw]
+            return None if seed is None else (seed + SEED_OFFSETS[draw]) % 2**63
 
         self.seed = seed
         self.num = int(4000 * scale)

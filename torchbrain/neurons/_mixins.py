@@ -35,7 +35,7 @@ class _Refractory:
 
     def _init_refractory_states(self, shape) -> None:
         fac = self._factory_like_states()
-        self.last_spike_time = ShortTermState(torch.full(shape, -1e7, **fac))
+        self.last_spike_time = ShortTermState(self._never_spiked(shape))
         if self.ref_var:
             self.refractory = HiddenState(torch.zeros(shape, dtype=torch.bool,
                                                       device=fac["device"]))

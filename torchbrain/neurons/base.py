@@ -11,7 +11,7 @@ from ..environ import get as env_get
 from ..environ import get_dt_value
 from ..init import Initializer
 from ..surrogate import ReluGrad, Surrogate, get_surrogate
-from ..units import to_canonical, to_tensor
+from ..units import check_finite, to_canonical, to_tensor
 
 __all__ = ["Neuron"]
 
@@ -69,10 +69,30 @@ class Neuron(Dynamics):
 
     # -------------------------------------------------------------- helpers
     def _dt(self) -> float:
-        return get_dt_value(desc=self._name())
+        dt = get_dt_value(desc=self._name())
+        self._check_dt_once(dt)
+        return dt
 
     def _t(self):
         return env_get("t", desc=f"{self._name()} (refractory period)")
+
+    def _state_V(self) -> torch.Tensor:
+        """The State ``V``, or a clear error before ``init_all_states`` allocated it."""
+        V = self.V
+        if V is None:
+            raise RuntimeError(
+                f"{self._name()}: get_spike() reads the State 'V', which is not initialised; "
+                "call tb.init_all_states(model) (or tb.init_all_states(model, batch_size=B)) "
+                "first"
+            )
+        return V
+
+    def _never_spiked(self, shape) -> torch.Tensor:
+        """A new ``last_spike_time`` State: -1e7 ms (never), in float64 whatever the model's
+        dtype, so that long runs keep the refractory boundary exact (float32 times lose a
+        0.1 ms step after about 30 min of simulated time)."""
+        return torch.full(shape, -1e7, dtype=torch.float64,
+                          device=self._factory_like_states()["device"])
 
     def _store_initializer(self, name: str, value, unit: str):
         """Keep a State initializer (an Initializer, or a value checked for its unit now)."""
@@ -96,8 +116,7 @@ class Neuron(Dynamics):
                     f"{self._name()}: initial value '{name}' of shape {tuple(value.shape)} does "
                     f"not broadcast to the State shape {tuple(shape)}"
                 ) from None
-        if torch.isnan(value).any():
-            raise ValueError(f"{self._name()}: initial value '{name}' contains NaN")
+        check_finite(value, self._name(), name, what="initial value")
         return value
 
     def _check_threshold_above_reset(self, V_th, V_reset, reset_name="V_reset"):

@@ -155,7 +155,7 @@ class ExpIF(_LeakyBase):
 
     def get_spike(self, V: torch.Tensor | None = None) -> torch.Tensor:
         """The spike of ``V`` (default: the State): Heaviside forward, surrogate backward."""
-        V = self.V if V is None else V
+        V = self._state_V() if V is None else V
         return self.spk_fun(F.expif_spike_input(V, self.V_th, self.V_reset))
 
     def update(self, x=0.0):

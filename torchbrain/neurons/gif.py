@@ -188,7 +188,7 @@ class Gif(_LeakyBase):
 
     def get_spike(self, V=None, V_th=None) -> torch.Tensor:
         """The spike of ``V`` against the threshold ``V_th`` (default: the States)."""
-        V = self.V if V is None else V
+        V = self._state_V() if V is None else V
         V_th = self.V_th if V_th is None else V_th
         return self.spk_fun(F.gif_spike_input(V, V_th, self.V_reset))
 

@@ -5,7 +5,10 @@ the COBAHH benchmark of Brette et al. (2007) (``TraubMilesHH``); the integration
 :mod:`torchbrain.functional.hh`. Differences from the reference, on purpose:
 
 * V takes an exponential-Euler step in the total (channel + synaptic) conductance, exact while
-  the conductances are frozen and stable for any step; the reference's step for V is forward Euler.
+  the conductances are frozen and stable for any step. The reference's ``exp_euler_step`` is
+  exponential Euler too, with the Jacobian of its ``dV/dt`` in V, i.e. in the channel
+  conductances; it adds the synaptic input evaluated at the previous V outside that Jacobian, so
+  the two steps agree without synapses and differ by the synaptic conductance's share of it.
 * The Wang–Buzsáki :math:`\alpha_n` is the published :math:`0.01(V+34)/(1-e^{-0.1(V+34)})`;
   the reference's ``1/exprel(...)`` is ten times larger, and with it the model does not fire at all
   (it rests near −74 mV for any input up to 2 µA).
@@ -22,6 +25,7 @@ the canonical nS, pF and pA, so ``HH`` is a 1 µF cell (``C = 1e6 pF``) and an i
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -29,6 +33,7 @@ import torch
 from ..dynamics import Dynamics
 from ..functional import hh as F
 from ..init import Constant, Normal, Uniform
+from ..module import TimeStepWarning
 from ..state import HiddenState
 from ..units import u
 from .base import Neuron
@@ -87,7 +92,31 @@ class _CrossingNeuron(Neuron):
 
     def get_spike(self) -> torch.Tensor:
         """The spikes of the last step (1 where V crossed ``V_th`` upwards)."""
+        self._check_ready()
         return self.spike
+
+    #: ``dt`` may be at most this many times the fastest gate time constant at rest
+    DT_PER_GATE_TAU = 2.0
+
+    def _gate_rates_at_rest(self):
+        """``(alpha_x, beta_x, ...)`` of the gates at the leak reversal potential, or None."""
+        return None
+
+    def _validate_dt(self, dt: float) -> None:
+        rates = self._gate_rates_at_rest()
+        if rates is None:
+            return
+        with torch.no_grad():
+            tau = min(float((1.0 / (a + b)).min())
+                      for a, b in zip(rates[::2], rates[1::2], strict=True))
+        if dt > self.DT_PER_GATE_TAU * tau:
+            warnings.warn(
+                f"{self._name()}: dt = {dt:g} ms is too coarse for this model: its fastest gate "
+                f"time constant at rest is {tau:.3g} ms, and dt above {self.DT_PER_GATE_TAU:g}x "
+                f"that ({self.DT_PER_GATE_TAU * tau:.3g} ms) misses or merges spikes; use "
+                f"dt <= {self.DT_PER_GATE_TAU * tau:.2g} ms (0.01-0.05 ms for accurate traces)",
+                TimeStepWarning, stacklevel=4,
+            )
 
     def _finish(self, V_old: torch.Tensor) -> torch.Tensor:
         self.spike = F.crossing_spike(self.V, V_old, self.V_th, self.spk_fun)
@@ -162,6 +191,10 @@ class HH(_CrossingNeuron):
 
     States: ``V`` (mV), ``m``, ``h``, ``n`` and ``spike``, all ``HiddenState``.
 
+    A ``dt`` above twice the fastest gate time constant at ``EL`` (0.75 ms with the defaults)
+    misses or merges spikes (one spike at 1 ms where finer steps give fourteen): the first step at
+    such a ``dt`` warns with :class:`~torchbrain.TimeStepWarning`.
+
     References
     ----------
     Hodgkin, A. L. & Huxley, A. F. (1952). A quantitative description of membrane current and its
@@ -225,6 +258,9 @@ class HH(_CrossingNeuron):
         self._init_gate("m", self.m_initializer, m, shape)
         self._init_gate("h", self.h_initializer, h, shape)
         self._init_gate("n", self.n_initializer, n, shape)
+
+    def _gate_rates_at_rest(self):
+        return F.hh_rates(self.EL)
 
     def update(self, x=0.0):
         """Advance one step with external current ``x`` (pA); returns the spikes."""
@@ -525,7 +561,9 @@ class TraubMilesHH(_CrossingNeuron):
     Notes
     -----
     ``update(x)`` takes a current (quantity, or pA). Without input the cell fires slowly on its
-    own (≈ 13 Hz), since ``E_L`` lies above the rate offset ``V_T``.
+    own (≈ 13 Hz), since ``E_L`` lies above the rate offset ``V_T``. A ``dt`` above twice the
+    fastest gate time constant at ``EL`` (0.19 ms with the defaults; the benchmark runs at
+    0.1 ms) warns with :class:`~torchbrain.TimeStepWarning`.
 
     References
     ----------
@@ -581,6 +619,9 @@ class TraubMilesHH(_CrossingNeuron):
         self._init_gate("m", self.m_initializer, m, shape)
         self._init_gate("h", self.h_initializer, h, shape)
         self._init_gate("n", self.n_initializer, n, shape)
+
+    def _gate_rates_at_rest(self):
+        return F.traub_miles_rates(self.EL, self.V_T)
 
     def update(self, x=0.0):
         """Advance one step with external current ``x`` (pA); returns the spikes."""

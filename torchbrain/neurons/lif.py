@@ -149,7 +149,7 @@ class LIF(_LeakyBase):
 
     def get_spike(self, V: torch.Tensor | None = None) -> torch.Tensor:
         """The spike of ``V`` (default: the State): Heaviside forward, surrogate backward."""
-        V = self.V if V is None else V
+        V = self._state_V() if V is None else V
         return self.spk_fun(F.lif_spike_input(V, self.V_th, self.V_reset))
 
     def update(self, x=0.0):
@@ -218,9 +218,7 @@ class LIFRef(LIF):
 
     def init_state(self, batch_size=None):
         shape = self._init_V(batch_size)
-        self.last_spike_time = ShortTermState(
-            torch.full(shape, -1e7, **self._factory_like_states())
-        )
+        self.last_spike_time = ShortTermState(self._never_spiked(shape))
 
     def update(self, x=0.0):
         self._check_ready()
@@ -295,7 +293,7 @@ class ALIF(LIF):
         self.a = HiddenState(self._initial_value(self.a_initializer, "dimensionless", shape, "a"))
 
     def get_spike(self, V=None, a=None):
-        V = self.V if V is None else V
+        V = self._state_V() if V is None else V
         a = self.a if a is None else a
         return self.spk_fun(F.alif_spike_input(V, a, self.V_th, self.V_reset, self.beta))
 
@@ -358,7 +356,7 @@ class IF(_LeakyBase):
         self._init_V(batch_size)
 
     def get_spike(self, V=None):
-        V = self.V if V is None else V
+        V = self._state_V() if V is None else V
         return self.spk_fun(F.if_spike_input(V, self.V_th))
 
     def update(self, x=0.0):

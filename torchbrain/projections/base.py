@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..units import UnitError
@@ -44,3 +45,20 @@ def check_weight_unit(owner: str, comm: nn.Module, out: nn.Module) -> None:
             f"{owner}: the weights of {type(comm).__name__} are in {given} but "
             f"{type(out).__name__} needs weights in {expected}"
         )
+    check_conductance_weights(owner, comm, out)
+
+
+def check_conductance_weights(owner: str, comm: nn.Module, out: nn.Module) -> None:
+    """Reject negative weights into a conductance output (COBA, MgBlock): g < 0 is unphysical."""
+    weight = getattr(comm, "weight", None)
+    if not (getattr(out, "nonnegative_weights", False) and isinstance(weight, torch.Tensor)):
+        return
+    with torch.no_grad():
+        if weight.numel() and bool((weight < 0).any()):
+            unit = getattr(comm, "weight_unit", None)
+            raise ValueError(
+                f"{owner}: the weights of {type(comm).__name__} (parameter 'weight') are "
+                f"conductances into {type(out).__name__} and must be >= 0, got "
+                f"{float(weight.min()):g}{' ' + unit if unit else ''} (smallest); make a synapse "
+                "inhibitory with a reversal potential E below rest, not a negative weight"
+            )

@@ -8,7 +8,16 @@ from ..dynamics import Dynamics
 from ..environ import get as env_get
 from ..environ import get_dt_value
 from ..init import Initializer
-from ..units import CANONICAL, UnitError, _dim_name, is_quantity, to_canonical, to_tensor, u
+from ..units import (
+    CANONICAL,
+    UnitError,
+    _dim_name,
+    check_finite,
+    is_quantity,
+    to_canonical,
+    to_tensor,
+    u,
+)
 
 __all__ = ["Synapse"]
 
@@ -40,7 +49,9 @@ class Synapse(Dynamics):
 
     # -------------------------------------------------------------- helpers
     def _dt(self) -> float:
-        return get_dt_value(desc=self._name())
+        dt = get_dt_value(desc=self._name())
+        self._check_dt_once(dt)
+        return dt
 
     def _t(self):
         return env_get("t", desc=f"{self._name()} (transmitter pulse)")
@@ -88,8 +99,7 @@ class Synapse(Dynamics):
                     f"{self._name()}: initial value '{name}' of shape {tuple(value.shape)} does "
                     f"not broadcast to the State shape {tuple(shape)}"
                 ) from None
-        if torch.isnan(value).any():
-            raise ValueError(f"{self._name()}: initial value '{name}' contains NaN")
+        check_finite(value, self._name(), name, what="initial value")
         return value
 
     def _event_input(self, x, name: str = "x"):

@@ -139,14 +139,11 @@ class DualExpon(Synapse):
 
     Notes
     -----
-    Differences from ``brainpy.state.DualExpon`` (on purpose):
+    Against ``brainpy.state.DualExpon`` (checked on runs of brainpy.state 2.9): the same
+    output :math:`A N (g_d - g_r)`, with no extra :math:`(\tau_d - \tau_r)/(\tau_r \tau_d)`
+    factor, and the pending delta inputs read once per step and added to both components, as
+    here. Differences (on purpose):
 
-    * the reference multiplies the output by :math:`(\tau_d - \tau_r)/(\tau_r \tau_d)` on top of
-      :math:`A N`, so its output has the unit of a conductance *per time* and a unit jump peaks at
-      :math:`(\tau_d-\tau_r)/(\tau_r\tau_d)` (0.9/ms with the defaults); here the output has the
-      unit of the input and a unit jump peaks at ``A``;
-    * the reference reads the pending delta inputs twice, and the first read consumes them, so
-      only ``g_rise`` receives projection input; here both components receive it;
     * the reference's ``A=None`` means "normalise"; here normalisation is the ``normalize`` flag
       and ``A`` is the amplitude on top of it;
     * ``tau_decay <= tau_rise`` is an error (:math:`N` is undefined; use :class:`Alpha` for the

@@ -290,5 +290,5 @@ class NMDA(_Kinetic):
         return self.g
 
 
-#: The reference's name for :class:`NMDA`.
-BioNMDA = NMDA
+class BioNMDA(NMDA):
+    """The reference's name for :class:`NMDA` (a subclass, so errors name the class used)."""

@@ -87,13 +87,12 @@ class STP(_Plasticity):
 
     Notes
     -----
-    The order of operations is the reference's (relax, facilitate, release, deplete). The
-    reference computes the jumps from the values *before* this step's relaxation
-    (:math:`U(1 - u_\mathrm{old})`, :math:`u^+ x_\mathrm{old}`) and returns the resources *after*
-    depletion (:math:`u^+ x^+`); here the jumps use the values just before the spike, which is
-    the exact event map of the equations above, and the output is the released amount
-    :math:`u^+ x^-` (the reference's output is about :math:`1 - u^+` times the release). The
-    first difference is of order :math:`\Delta t/\tau` (5e-4 with the defaults at 0.1 ms).
+    The order of operations is the reference's (relax, facilitate, release, deplete), and so is
+    the output: the released amount :math:`u^+ x^-`, before depletion (checked on runs of
+    brainpy.state 2.9). The reference computes the jumps from the values *before* this step's
+    relaxation (:math:`U(1 - u_\mathrm{old})`, :math:`u^+ x_\mathrm{old}`); here they use the
+    values just before the spike, the exact event map of the equations above, a difference of
+    order :math:`\Delta t/\tau` (5e-4 with the defaults at 0.1 ms).
 
     References
     ----------
