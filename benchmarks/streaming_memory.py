@@ -43,7 +43,7 @@ def _child(kind: str, seconds: float, N: int, dt: float, chunk: int) -> dict:
 
     import torchbrain as tb
     from torchbrain import u
-    from torchbrain.streaming import StreamingMonitor
+    from torchbrain.drivers.streaming import StreamingMonitor
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -8,7 +8,7 @@ import torch
 
 import torchbrain as tb
 from torchbrain import u
-from torchbrain.streaming import StreamingMonitor, load_stream
+from torchbrain.drivers.streaming import StreamingMonitor, load_stream
 
 
 def _run(monitors, T=257, n=6, seed=0):

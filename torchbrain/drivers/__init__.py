@@ -18,10 +18,13 @@ simplest to the fastest, each in its own file:
     this file keeps the States at static addresses and feeds the chunk's start time to the graph.
 :mod:`~torchbrain.drivers.monitor`
     ``Monitor`` and ``RateMonitor`` record chosen States (or spike counts) from the user's loop.
+:mod:`~torchbrain.drivers.streaming`
+    ``StreamingMonitor`` writes the same records to disk in chunks, so memory stays flat.
 
 Drivers sit above the models and below training: they import the core (``state``, ``environ``,
-``units``) and :mod:`torchbrain.analysis`, never a neuron or a model, so any ``nn.Module`` that
-advances one step per call can be driven. The public names are re-exported at the top level
+``units``) and :mod:`torchbrain.analysis` (the runner also reads ``neurons.base.Neuron`` to tell an
+uninitialised population before it runs), never a model, so any ``nn.Module`` that advances one
+step per call can be driven. The public names are re-exported at the top level
 (``tb.for_loop``, ``tb.NetworkRunner``, ``tb.Monitor``, ...).
 """
 

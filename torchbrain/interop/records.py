@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from .. import environ
-from ..monitor import Monitor
+from ..drivers.monitor import Monitor
 from ..units import to_canonical, u
 
 __all__ = ["Record", "collect", "SPIKE_NAMES"]
