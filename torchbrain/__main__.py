@@ -86,7 +86,9 @@ def tour(args) -> int:
     print(f"{args.model.upper()} network: {net.num} LIF neurons ({net.num_exc} E, {net.num_inh} I),"
           f" {net.E.comm.num_synapses + net.I.comm.num_synapses} synapses, "
           f"{args.duration:g} ms at dt = {args.dt} ms on {device}")
-    runner = tb.NetworkRunner(net, chunk=args.chunk, compile=not args.eager)
+    # compile=None: the runner's default (eager on the CPU, compiled on CUDA)
+    runner = tb.NetworkRunner(net, chunk=args.chunk,
+                              compile=False if args.eager else (args.compile or None))
     with tb.environ.context(dt=args.dt * u.ms):
         start = time.perf_counter()
         spikes = runner.run(steps, pbar=not args.no_progress)
@@ -130,6 +132,8 @@ def main(argv=None) -> int:
     tr.add_argument("--threads", type=int, default=1,
                     help="CPU threads (0 keeps torch's default)")
     tr.add_argument("--eager", action="store_true", help="do not compile the time loop")
+    tr.add_argument("--compile", action="store_true",
+                    help="compile the time loop also on the CPU (pays off for long runs)")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     tr.add_argument("--figure", default="tour.png", help="PNG path for the raster ('' for none)")
     tr.set_defaults(func=tour)
