@@ -47,6 +47,10 @@ __all__ = [
 CACHE_DIR_ENV = "TORCHBRAIN_CACHE_DIR"
 
 _INDUCTOR_ENV = "TORCHINDUCTOR_CACHE_DIR"
+# Read when torchbrain is imported: torch writes its default into the variable the first time
+# anything (even an eager custom op) asks for its cache directory, so a value seen later may be
+# torch's own rather than the user's.
+_USER_INDUCTOR_DIR = os.environ.get(_INDUCTOR_ENV)
 _noticed: set[str] = set()
 
 
@@ -67,12 +71,16 @@ def cache_dir() -> Path:
 def use_persistent_cache() -> Path:
     """Point Inductor's on-disk caches at ``cache_dir() / "inductor"``; returns the one in use.
 
-    Inductor reads ``TORCHINDUCTOR_CACHE_DIR`` when it first needs its cache and then fixes it
-    for the process, so this runs before a torchbrain driver compiles. A value already set (by
-    the user, or by an earlier ``torch.compile`` in the process) is kept.
+    Inductor reads ``TORCHINDUCTOR_CACHE_DIR`` each time it opens its caches, so this runs
+    before a torchbrain driver compiles. A value the user set (before importing torchbrain, or
+    since, to anything but torch's default) is kept.
     """
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
     current = os.environ.get(_INDUCTOR_ENV)
-    if current:
+    chosen_by_user = current and (current == _USER_INDUCTOR_DIR
+                                  or os.path.abspath(current) != default_cache_dir())
+    if chosen_by_user:
         return Path(current)
     target = cache_dir() / "inductor"
     os.environ[_INDUCTOR_ENV] = str(target)

@@ -834,7 +834,10 @@ def jit(
     callable
         Calls the compiled ``fn``. ``.compiled`` is the ``torch.compile`` object (created lazily),
         ``.fn`` the original. For a module, other attributes (``parameters()``, ...) are the
-        module's.
+        module's. Compiled code is cached on disk for later processes
+        (:mod:`torchbrain.compiler`). Where the Inductor backend cannot build code (no working
+        C++ compiler, or a build that fails), it calls ``fn`` uncompiled instead, writes one
+        notice on stderr and keeps the reason in ``.fallback_reason`` (``None`` otherwise).
 
     Examples
     --------
