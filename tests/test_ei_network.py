@@ -39,7 +39,7 @@ def test_compiled_runner_matches_eager_spikes():
     compiled.N.V = eager.N.V.clone()
     with tb.environ.context(dt=0.1 * u.ms):
         a = NetworkRunner(eager, compile=False).run(300)
-        b = NetworkRunner(compiled, chunk=10).run(300)
+        b = NetworkRunner(compiled, chunk=10, compile=True).run(300)
     assert a.sum() > 0
     assert (a != b).sum().item() <= 2  # DESIGN: spike counts within 2 (float32 reordering)
 

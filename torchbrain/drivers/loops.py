@@ -57,7 +57,7 @@ from torch import nn
 from torch.utils import _pytree as pytree
 from torch.utils.checkpoint import checkpoint
 
-from .. import environ
+from .. import compiler, environ
 from ..state import ParamState, track_state_writes
 from ..units import to_canonical
 
@@ -740,6 +740,7 @@ class _Jitted:
         self.__dict__["_fn"] = fn
         self.__dict__["_options"] = options
         self.__dict__["_compiled"] = None
+        self.__dict__["fallback_reason"] = None
         if not isinstance(fn, nn.Module):
             functools.update_wrapper(self, fn, updated=())
 
@@ -747,8 +748,13 @@ class _Jitted:
     def compiled(self) -> Callable:
         """The ``torch.compile`` object (created on first use; compiles on its first call)."""
         if self._compiled is None:
+            compiler.use_persistent_cache()
             self.__dict__["_compiled"] = torch.compile(self._fn, **self._options)
         return self._compiled
+
+    def _fall_back(self, problem: str) -> None:
+        self.__dict__["fallback_reason"] = f"jit: {problem}; calling {self._fn!r} uncompiled"
+        compiler.notice_eager_fallback(problem)
 
     @property
     def fn(self) -> Callable:
@@ -756,10 +762,26 @@ class _Jitted:
         return self._fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.fallback_reason is not None:
+            return self._fn(*args, **kwargs)
+        if self._compiled is None:
+            problem = compiler.compile_problem(self._options["backend"])
+            if problem is not None:
+                self._fall_back(problem)
+                return self._fn(*args, **kwargs)
         # Compiled code reads the environment from a thread-local mirror (Dynamo cannot trace
         # ContextVar.get); refresh it from the caller's context first.
         environ.sync_for_compiled_call()
-        return self.compiled(*args, **kwargs)
+        try:
+            return self.compiled(*args, **kwargs)
+        except Exception as err:
+            failure = compiler.compiler_error(err)
+            if failure is None:
+                raise
+            # nothing ran yet: the build fails before the compiled code is called
+            self._fall_back(f"the C++ compiler could not build the compiled code: "
+                            f"{type(failure).__name__}")
+            return self._fn(*args, **kwargs)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         # Used as a method decorator: bind like a function would.
@@ -813,7 +835,10 @@ def jit(
     callable
         Calls the compiled ``fn``. ``.compiled`` is the ``torch.compile`` object (created lazily),
         ``.fn`` the original. For a module, other attributes (``parameters()``, ...) are the
-        module's.
+        module's. Compiled code is cached on disk for later processes
+        (:mod:`torchbrain.compiler`). Where the Inductor backend cannot build code (no working
+        C++ compiler, or a build that fails), it calls ``fn`` uncompiled instead, writes one
+        notice on stderr and keeps the reason in ``.fallback_reason`` (``None`` otherwise).
 
     Examples
     --------

@@ -1,11 +1,22 @@
 """``NetworkRunner``: run a network's step many times, fast, recording its spikes.
 
 A Python loop that calls a network one step at a time pays Python and dispatch overhead on every
-step. The runner instead compiles a *chunk* of ``K`` unrolled steps with
-``torch.compile(fullgraph=True)`` (one graph, States rebound inside it) and loops over chunks, so
+step. The runner can instead compile a *chunk* of ``K`` unrolled steps with
+``torch.compile(fullgraph=True)`` (one graph, States rebound inside it) and loop over chunks, so
 Python runs once per ``K`` steps. On the CPU a chunk of 10 steps matched a fully unrolled loop's
 speed at a small fraction of its compile time (torchbrain's anchors page). Outputs are written into
 one preallocated tensor (``bool`` for spikes).
+
+When to compile (``compile=None``, the default, decides by device): on CUDA the compiled chunk
+(and its CUDA graph) is what makes the GPU worth using. On the CPU the eager chunk runs by
+default: a first compile of the 4,000-neuron COBA benchmark costs tens of seconds of C++
+compilation (and, even from a warm cache, seconds of tracing in every new process), far more
+than the whole eager run of one simulated second, so compiling made a new model slower to try
+(measurements in :doc:`/howto/compile`). ``compile=True`` opts in for long CPU runs, where the
+faster compiled step repays its compile. Compiled code is cached on disk
+(:mod:`torchbrain.compiler`, ``TORCHBRAIN_CACHE_DIR``) so a new process reuses it; a first compile
+is announced on stderr ("compiling ... (first run only)"), and a machine without a working C++
+compiler runs the eager chunk with one notice instead of failing.
 
 The network is any module whose ``forward()`` (no argument, or a fixed input) advances one step
 and returns the spikes; the time ``t`` of each step is set in :mod:`torchbrain.environ` for it.
@@ -28,12 +39,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import environ
+from .. import compiler, environ
 from ..module import available_bytes, check_time_step, format_bytes
 from ..neurons.base import Neuron
 from ..state import ParamState, set_simulation_time, simulation_time
 from ..units import is_quantity, to_canonical
-from .graph_capture import CapturedChunk, GraphCaptureError, state_slots
+from .graph_capture import CapturedChunk, GraphCaptureError, _describe, state_slots
 from .loops import ProgressBar, _as_progress_bar, _Progress
 
 __all__ = ["NetworkRunner"]
@@ -67,9 +78,13 @@ class NetworkRunner:
         Its call advances one step and returns a tensor (spikes).
     chunk : int, default 10
         Steps per compiled chunk (and per CUDA-graph replay).
-    compile : bool, default True
-        Compile the chunk (``fullgraph=True``); ``False`` runs the same loop eagerly (and
-        captures the eager chunk when graphs are on).
+    compile : bool or None, default None
+        ``True``: compile the chunk (``fullgraph=True``, ``dynamic=False``). ``False``: run the
+        same loop eagerly (and capture the eager chunk when graphs are on). ``None``: compile
+        when the network's States are on CUDA (or a ``graph_factory`` is given), run eagerly on
+        the CPU (see the module docstring for why). Without a working C++ compiler a compile is
+        not tried: the eager chunk runs and one notice is written on stderr
+        (:attr:`compile_fallback_reason` says why).
     record_dtype : torch.dtype, default torch.bool
         Storage type of the recorded outputs (``bool`` keeps spikes at one byte).
     graph : bool or None, default None
@@ -118,9 +133,12 @@ class NetworkRunner:
         Wall time of the last CUDA-graph setup, the first (compiling) warm-up chunk excepted.
     graph_fallback_reason : str or None
         Why ``graph=None`` gave up on CUDA graphs (the logged message), ``None`` otherwise.
+    compile_fallback_reason : str or None
+        Why a compile that was asked for runs eagerly instead (no working C++ compiler),
+        ``None`` otherwise.
     """
 
-    def __init__(self, net: nn.Module, chunk: int = 10, compile: bool = True,
+    def __init__(self, net: nn.Module, chunk: int = 10, compile: bool | None = None,
                  record_dtype: torch.dtype = torch.bool, graph: bool | None = None,
                  graph_factory: Callable[[nn.Module, torch.device], Any] | None = None,
                  *, record: str | None = "dense", check_finite: bool = True,
@@ -154,14 +172,22 @@ class NetworkRunner:
         self.max_record_bytes = max_record_bytes
         if graph is not None and not isinstance(graph, bool):
             raise ValueError(f"NetworkRunner: 'graph' must be True, False or None, got {graph!r}")
+        if compile is not None and not isinstance(compile, bool):
+            raise ValueError(
+                f"NetworkRunner: 'compile' must be True, False or None, got {compile!r}"
+            )
         self.net = net
         self.chunk = chunk
         self.record_dtype = record_dtype
         self.graph = graph
         self.graph_factory = graph_factory
+        self.compile = compile
         self.compile_seconds = 0.0
         self.capture_seconds = 0.0
-        self._compiled = torch.compile(self._run_chunk, fullgraph=True) if compile else None
+        self.compile_fallback_reason: str | None = None
+        # created on first use: building the torch.compile object imports Dynamo and Inductor
+        # (seconds), which an eager run should not pay
+        self._compiled: Callable | None = None
         self._captured: CapturedChunk | None = None
         self._captured_key: tuple | None = None
         self.graph_fallback_reason: str | None = None
@@ -172,6 +198,63 @@ class NetworkRunner:
             with environ.context(t=t0 + i * dt):
                 outs.append(self.net())
         return torch.stack(outs)
+
+    # ------------------------------------------------------------------ compiling
+    def _wants_compile(self) -> bool:
+        if self.compile is not None:
+            return self.compile
+        device = self._states_device()
+        return self.graph_factory is not None or (device is not None and device.type == "cuda")
+
+    def _chunk_fn(self) -> Callable | None:
+        """The compiled chunk to call, or ``None`` for the eager one (decided once per runner)."""
+        if self._compiled is not None or self.compile_fallback_reason or not self._wants_compile():
+            return self._compiled
+        problem = compiler.compile_problem("inductor")
+        if problem is not None:
+            self._fall_back(problem)
+            return None
+        compiler.use_persistent_cache()
+        self._compiled = torch.compile(self._run_chunk, fullgraph=True, dynamic=False)
+        return self._compiled
+
+    def _fall_back(self, problem: str) -> None:
+        self.compile_fallback_reason = f"NetworkRunner: {problem}; running the eager chunk"
+        compiler.notice_eager_fallback(problem)
+
+    def _signature(self, dt: float) -> str:
+        """What decides the compiled chunk, for the first-compile notice."""
+        slots = ";".join(
+            f"{slot.qualname}:{type(slot.module).__qualname__}:{_describe(value)}"
+            for slot in state_slots(self.net)
+            for value in (getattr(slot.module, slot.name),)
+        )
+        return (f"NetworkRunner|{type(self.net).__module__}.{type(self.net).__qualname__}|"
+                f"chunk={self.chunk}|dt={dt!r}|{slots}")
+
+    def _call_compiled(self, chunk_fn: Callable, t_start: torch.Tensor, dt: float,
+                       n: int) -> torch.Tensor:
+        """First compiled call of a run: announce a first compile, fall back without a compiler."""
+        signature = self._signature(dt)
+        first = compiler.first_compile(signature)
+        if first:
+            compiler.notice(f"compiling:{signature}", (
+                f"compiling {type(self.net).__name__}'s {self.chunk}-step chunk (first run only; "
+                f"cached in {compiler.use_persistent_cache()})..."
+            ))
+        try:
+            out = chunk_fn(t_start, dt, n)
+        except Exception as err:
+            failure = compiler.compiler_error(err)
+            if failure is None:
+                raise
+            self._compiled = None
+            self._fall_back(f"the C++ compiler could not build the compiled chunk: "
+                            f"{type(failure).__name__}")
+            return self._run_chunk(t_start, dt, n)
+        if first:
+            compiler.mark_compiled(signature)
+        return out
 
     def _states_to_inference(self) -> None:
         # The loop turns every State into an inference tensor on its first write; doing it up
@@ -237,16 +320,16 @@ class NetworkRunner:
                 raise
             self.graph_fallback_reason = str(err)
             logger.info("%s -- running the %s chunk instead", err,
-                        "compiled" if self._compiled is not None else "eager")
+                        "compiled" if self._chunk_fn() is not None else "eager")
             return None
         self.capture_seconds = captured.capture_seconds
-        if self._compiled is not None:
+        if self._chunk_fn() is not None:
             self.compile_seconds = captured.first_call_seconds
         self._captured, self._captured_key = captured, key
         return captured
 
     def _graph_body(self, dt: float) -> Callable[[torch.Tensor], torch.Tensor]:
-        chunk_fn = self._compiled if self._compiled is not None else self._run_chunk
+        chunk_fn = self._chunk_fn() or self._run_chunk
         n, dtype = self.chunk, self.record_dtype
 
         def body(t0: torch.Tensor) -> torch.Tensor:
@@ -348,6 +431,7 @@ class NetworkRunner:
         check_time_step(self.net, dt)
         self._states_to_inference()
         captured = self._graph_chunk(dt, t0) if steps >= self.chunk else None
+        chunk_fn = self._chunk_fn() if captured is None else None
         self._check_initialised()
         snapshot = self._snapshot() if self.record == "dense" else None
         watchdog = _Watchdog(self.net) if self.check_finite else None
@@ -362,13 +446,15 @@ class NetworkRunner:
                     out = captured.replay(t0 + done * dt)
                 else:
                     t_start = torch.tensor(t0 + done * dt, dtype=torch.float64)
-                    if self._compiled is not None and n == self.chunk:
+                    if chunk_fn is not None and n == self.chunk:
                         environ.sync_for_compiled_call()
-                        first = done == 0
-                        tic = time.perf_counter()
-                        out = self._compiled(t_start, dt, n)
-                        if first:
+                        if done == 0:
+                            tic = time.perf_counter()
+                            out = self._call_compiled(chunk_fn, t_start, dt, n)
                             self.compile_seconds = time.perf_counter() - tic
+                            chunk_fn = self._compiled  # None after a fallback
+                        else:
+                            out = chunk_fn(t_start, dt, n)
                     else:
                         out = self._run_chunk(t_start, dt, n)
                 if self.record == "dense":
