@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("kernels", ("torchbrain.kernels",)),
     ("core", ("torchbrain.units", "torchbrain.state", "torchbrain.module", "torchbrain.environ",
               "torchbrain.surrogate", "torchbrain.init", "torchbrain.describe",
-              "torchbrain.dynamics")),
+              "torchbrain.dynamics", "torchbrain.cache")),
     ("functional", ("torchbrain.functional", "torchbrain.analysis", "torchbrain.plot")),
     ("ops", ("torchbrain.ops",)),
     ("modules", ("torchbrain.neurons", "torchbrain.synapses", "torchbrain.comm",
@@ -28,7 +28,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                  "torchbrain.readouts", "torchbrain.delay", "torchbrain.plasticity")),
     ("models", ("torchbrain.models",)),
     ("drivers", ("torchbrain.drivers",)),
-    ("applications", ("torchbrain.training", "torchbrain.lightning", "torchbrain.distributed")),
+    ("applications", ("torchbrain.training", "torchbrain.lightning", "torchbrain.distributed",
+                      "torchbrain.interop", "torchbrain.data")),
     ("package", ("torchbrain", "torchbrain.__main__")),
 )
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import torchbrain as tb
-from torchbrain import compiler, u
+from torchbrain import u
+from torchbrain.drivers import compiler
 from torchbrain.models import COBANet
 
 REPO = Path(tb.__file__).resolve().parent.parent

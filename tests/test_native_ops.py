@@ -21,7 +21,7 @@ needs_compiler = pytest.mark.skipif(native.compiler() is None, reason="no C comp
 @pytest.fixture
 def fresh_native(monkeypatch, tmp_path):
     """An empty cache directory and settings read afresh; restored (and re-read) afterwards."""
-    monkeypatch.setenv(native.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv("TORCHBRAIN_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv(native.NATIVE_ENV, raising=False)
     native.refresh()
     yield tmp_path

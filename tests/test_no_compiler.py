@@ -12,7 +12,8 @@ from torch import nn
 from torch._inductor import exc
 
 import torchbrain as tb
-from torchbrain import compiler, u
+from torchbrain import u
+from torchbrain.drivers import compiler
 from torchbrain.models import COBANet
 from torchbrain.training import MultiStepLIF
 

@@ -57,9 +57,10 @@ from torch import nn
 from torch.utils import _pytree as pytree
 from torch.utils.checkpoint import checkpoint
 
-from .. import compiler, environ
+from .. import environ
 from ..state import ParamState, track_state_writes
 from ..units import to_canonical
+from . import compiler
 
 __all__ = [
     "time_range",
@@ -836,9 +837,9 @@ def jit(
         Calls the compiled ``fn``. ``.compiled`` is the ``torch.compile`` object (created lazily),
         ``.fn`` the original. For a module, other attributes (``parameters()``, ...) are the
         module's. Compiled code is cached on disk for later processes
-        (:mod:`torchbrain.compiler`). Where the Inductor backend cannot build code (no working
-        C++ compiler, or a build that fails), it calls ``fn`` uncompiled instead, writes one
-        notice on stderr and keeps the reason in ``.fallback_reason`` (``None`` otherwise).
+        (:mod:`torchbrain.drivers.compiler`). Where the Inductor backend cannot build code (no
+        working C++ compiler, or a build that fails), it calls ``fn`` uncompiled instead, writes
+        one notice on stderr and keeps the reason in ``.fallback_reason`` (``None`` otherwise).
 
     Examples
     --------

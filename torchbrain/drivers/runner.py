@@ -14,9 +14,9 @@ compilation (and, even from a warm cache, seconds of tracing in every new proces
 than the whole eager run of one simulated second, so compiling made a new model slower to try
 (measurements in :doc:`/howto/compile`). ``compile=True`` opts in for long CPU runs, where the
 faster compiled step repays its compile. Compiled code is cached on disk
-(:mod:`torchbrain.compiler`, ``TORCHBRAIN_CACHE_DIR``) so a new process reuses it; a first compile
-is announced on stderr ("compiling ... (first run only)"), and a machine without a working C++
-compiler runs the eager chunk with one notice instead of failing.
+(:mod:`torchbrain.drivers.compiler`, ``TORCHBRAIN_CACHE_DIR``) so a new process reuses it; a first
+compile is announced on stderr ("compiling ... (first run only)"), and a machine without a working
+C++ compiler runs the eager chunk with one notice instead of failing.
 
 The network is any module whose ``forward()`` (no argument, or a fixed input) advances one step
 and returns the spikes; the time ``t`` of each step is set in :mod:`torchbrain.environ` for it.
@@ -39,11 +39,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import compiler, environ
+from .. import environ
 from ..module import available_bytes, check_time_step, format_bytes
 from ..neurons.base import Neuron
 from ..state import ParamState, set_simulation_time, simulation_time
 from ..units import is_quantity, to_canonical
+from . import compiler
 from .graph_capture import CapturedChunk, GraphCaptureError, _describe, state_slots
 from .loops import ProgressBar, _as_progress_bar, _Progress
 

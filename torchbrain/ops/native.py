@@ -37,15 +37,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["NATIVE_ENV", "CACHE_ENV", "NativeLibrary", "cache_dir", "compiler", "enabled",
+from ..cache import cache_dir as torchbrain_cache_dir
+
+__all__ = ["NATIVE_ENV", "NativeLibrary", "cache_dir", "compiler", "enabled",
            "refresh", "unavailable_reason"]
 
 logger = logging.getLogger(__name__)
 
 #: Environment variable that, set to ``0``, makes the ops skip their native CPU bodies.
 NATIVE_ENV = "TORCHBRAIN_NATIVE"
-#: Environment variable naming torchbrain's cache directory (native kernels under ``native/``).
-CACHE_ENV = "TORCHBRAIN_CACHE_DIR"
 
 # -O3 vectorises the scans; without -ffast-math nothing is reassociated, so the sums stay in the
 # order written (the pure-torch bodies' order). No -march=native: a cache shared between machines
@@ -64,13 +64,8 @@ def enabled() -> bool:
 
 
 def cache_dir() -> Path:
-    """Where the built libraries are kept (see the module docstring)."""
-    root = os.environ.get(CACHE_ENV)
-    if root:
-        return Path(root).expanduser() / "native"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "torchbrain" / "native"
+    """Where the built libraries are kept: the ``native`` subdirectory of torchbrain's cache."""
+    return torchbrain_cache_dir() / "native"
 
 
 def compiler() -> str | None:

@@ -19,7 +19,7 @@ this module so that
   run only)" line is printed only when it is true.
 
 To clear every cached compilation: delete the directory printed by
-``python -c "import torchbrain; print(torchbrain.compiler.cache_dir())"``.
+``python -c "import torchbrain; print(torchbrain.drivers.compiler.cache_dir())"``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ import hashlib
 import os
 import sys
 from pathlib import Path
+
+from ..cache import CACHE_DIR_ENV, cache_dir
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -43,8 +45,6 @@ __all__ = [
     "use_persistent_cache",
 ]
 
-#: Environment variable naming torchbrain's cache directory.
-CACHE_DIR_ENV = "TORCHBRAIN_CACHE_DIR"
 
 _INDUCTOR_ENV = "TORCHINDUCTOR_CACHE_DIR"
 # Read when torchbrain is imported: torch writes its default into the variable the first time
@@ -52,20 +52,6 @@ _INDUCTOR_ENV = "TORCHINDUCTOR_CACHE_DIR"
 # torch's own rather than the user's.
 _USER_INDUCTOR_DIR = os.environ.get(_INDUCTOR_ENV)
 _noticed: set[str] = set()
-
-
-def cache_dir() -> Path:
-    """torchbrain's cache directory (not created here).
-
-    ``$TORCHBRAIN_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/torchbrain``, else
-    ``~/.cache/torchbrain``. Compiled code lives in its ``inductor`` subdirectory; deleting the
-    directory clears every cached compilation (the next run compiles again).
-    """
-    explicit = os.environ.get(CACHE_DIR_ENV)
-    if explicit:
-        return Path(explicit).expanduser().absolute()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser().absolute() / "torchbrain"
 
 
 def use_persistent_cache() -> Path:
