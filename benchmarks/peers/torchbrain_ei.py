@@ -56,7 +56,11 @@ def run(model: str, num: int, duration_ms: float, chunk: int = 10, device: str =
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         wall = time.perf_counter() - tic
-    counts = spikes.sum(dim=0, dtype=torch.float64)
+    # spikes per neuron, a block of steps at a time: a float copy of the whole raster (8 bytes
+    # per neuron and step) would dominate the peak memory at large sizes
+    counts = torch.zeros(spikes.shape[1:], dtype=torch.float64)
+    for block in spikes.split(500):
+        counts += block.sum(dim=0)
     nbytes, synapses = connectivity_bytes(net)
     seconds = duration_ms / 1000
     return {
