@@ -186,6 +186,8 @@ class Module(nn.Module):
             parts.append(f"{name}={format_quantity(getattr(self, name), unit)}")
         for name, kind in self._state_kinds.items():
             value = getattr(self, name)
+            if not self._repr_state(name, value):
+                continue
             text = "None" if value is None else (
                 f"{str(value.dtype).removeprefix('torch.')}{list(value.shape)}"
             )
@@ -209,6 +211,10 @@ class Module(nn.Module):
     def _repr_config(self) -> dict[str, Any]:
         """Non-parameter settings shown first in ``repr`` (sizes, reset mode, ...)."""
         return {}
+
+    def _repr_state(self, name: str, value: torch.Tensor | None) -> bool:
+        """Whether ``repr`` shows State ``name`` (subclasses hide States with nothing to say)."""
+        return True
 
     # ---------------------------------------------------------------- pickling
     def __getstate__(self):
