@@ -79,6 +79,9 @@ class Dynamics(Module):
         Factory arguments for parameters and States.
     """
 
+    #: Buffers that do not say which dtype/device new States take (shaped like the inputs).
+    _not_factory = _PENDING
+
     def __init__(self, in_size, *, name: str | None = None, device=None, dtype=None):
         super().__init__(device=device, dtype=dtype)
         self.label = name
@@ -136,14 +139,6 @@ class Dynamics(Module):
                 self._batch_size = value.shape[0] if extra == 1 else None
                 self._initialised = True
                 return
-
-    def _factory_like_states(self) -> dict[str, Any]:
-        """Device and dtype for new States: those of the parameters (after ``.to()``)."""
-        tensors = [t for name, t in self._buffers.items() if name not in _PENDING]
-        for t in tensors + list(self._parameters.values()):
-            if isinstance(t, torch.Tensor) and t.is_floating_point():
-                return {"device": t.device, "dtype": t.dtype}
-        return {"device": self._factory["device"], "dtype": self._factory["dtype"]}
 
     def _check_ready(self) -> None:
         if not self._initialised:

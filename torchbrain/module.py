@@ -90,6 +90,18 @@ class Module(nn.Module):
         else:
             self._buffers[name] = value
 
+    #: Buffers that do not decide the dtype and device of new tensors (see below).
+    _not_factory: tuple[str, ...] = ()
+
+    def _factory_like_states(self) -> dict[str, Any]:
+        """Device and dtype for new States and inputs: those of the first floating-point buffer
+        or parameter (they follow ``.to()``), else the factory arguments."""
+        tensors = [t for name, t in self._buffers.items() if name not in self._not_factory]
+        for t in tensors + list(self._parameters.values()):
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                return {"device": t.device, "dtype": t.dtype}
+        return {"device": self._factory["device"], "dtype": self._factory["dtype"]}
+
     def init_state(self, batch_size: int | None = None) -> None:
         """Allocate this module's States (``(batch_size, *varshape)`` or ``varshape``)."""
 

@@ -51,7 +51,8 @@ class SynOut(SynapticCurrent):
         """Bind the synaptic variable for this step (a tensor or number in ``cond_unit``, or a
         quantity)."""
         if is_quantity(g):
-            g = to_tensor(g, self.cond_unit, owner=self._name(), name="g", **self._factory_like())
+            g = to_tensor(g, self.cond_unit, owner=self._name(), name="g",
+                          **self._factory_like_states())
         self._cond = g
 
     def init_state(self, batch_size: int | None = None) -> None:
@@ -62,13 +63,6 @@ class SynOut(SynapticCurrent):
     def cond(self):
         """The bound synaptic variable (``0.0`` before the first :meth:`bind_cond`)."""
         return self._cond
-
-    def _factory_like(self) -> dict[str, Any]:
-        # the parameters' device and dtype (they follow .to()), else the factory arguments
-        for t in self._buffers.values():
-            if isinstance(t, torch.Tensor) and t.is_floating_point():
-                return {"dtype": t.dtype, "device": t.device}
-        return dict(self._factory)
 
     def forward(self, V):
         """``out(V)`` is :meth:`current` (the reference's call convention)."""
