@@ -2,6 +2,7 @@
 
 import copy
 
+import pytest
 import torch
 from torch import nn
 
@@ -87,6 +88,8 @@ def test_pending_current_is_a_state_in_pA():
     with tb.environ.context(dt=DT):
         n(0.0)
     assert n.pending_current.numel() == 0
+    with pytest.raises(TypeError, match=r"LIF: a delta input must be a tensor or number"):
+        n.add_delta_input("kick", 1 * u.mV)
     # V = R I (1 - exp(-dt/tau)), R = 1 GOhm
     expected = torch.tensor([3.0, 2.0, 2.0]) * (1 - torch.exp(torch.tensor(-DT / 10)))
     torch.testing.assert_close(n.V, expected)

@@ -213,6 +213,11 @@ class Dynamics(Module):
     def _pend(self, pending: torch.Tensor | None, value, unit: str | None) -> torch.Tensor:
         """``pending`` plus a one-shot input (a tensor, number or, with a ``unit``, quantity)."""
         if not isinstance(value, torch.Tensor):
+            if unit is None and is_quantity(value):
+                raise TypeError(
+                    f"{self._name()}: a delta input must be a tensor or number in the canonical "
+                    f"unit of the variable it jumps (mV for a membrane), got the quantity {value!r}"
+                )
             fac = self._factory_like_states()
             value = (to_tensor(value, unit, owner=self._name(), name="input", **fac)
                      if unit is not None else torch.as_tensor(value, **fac))
