@@ -60,11 +60,12 @@ def build(kind: str, n: int) -> nn.Module:
     if kind == "recurrent":
         return nn.Sequential(nn.Linear(N_IN, n),
                              RecurrentLIF(n, tau=20.0, adaptive=True, tau_a=200.0, beta=0.1,
-                                          detach_reset=True, decay_input=False),
-                             LeakyIntegratorReadout(n, 2, tau=20.0))
-    return nn.Sequential(nn.Linear(N_IN, n), MultiStepLIF(n, tau=20.0, decay_input=False),
-                         nn.Linear(n, n), MultiStepLIF(n, tau=20.0, decay_input=False),
-                         LeakyIntegratorReadout(n, 2, tau=20.0))
+                                          detach_reset=True, decay_input=False, dt=1.0),
+                             LeakyIntegratorReadout(n, 2, tau=20.0, dt=1.0))
+    return nn.Sequential(nn.Linear(N_IN, n), MultiStepLIF(n, tau=20.0, decay_input=False, dt=1.0),
+                         nn.Linear(n, n),
+                         MultiStepLIF(n, tau=20.0, decay_input=False, dt=1.0),
+                         LeakyIntegratorReadout(n, 2, tau=20.0, dt=1.0))
 
 
 def data(T: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:

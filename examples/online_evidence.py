@@ -97,8 +97,8 @@ def build_model(hidden: int = 100, tau_a: float = 1000.0, beta: float = 0.2,
     model = nn.Sequential(
         nn.Linear(4 * GROUP, hidden),
         RecurrentLIF(hidden, tau=20.0, adaptive=True, tau_a=tau_a, beta=betas,
-                     detach_reset=True, decay_input=False),
-        LeakyIntegratorReadout(hidden, 2, tau=20.0),
+                     detach_reset=True, decay_input=False, dt=1.0),
+        LeakyIntegratorReadout(hidden, 2, tau=20.0, dt=1.0),
     )
     with torch.no_grad():
         model[0].weight.normal_(0.0, 1.0 / (4 * GROUP) ** 0.5)

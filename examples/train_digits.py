@@ -55,8 +55,8 @@ def load_digits_tensors(seed: int = 0, test_fraction: float = 0.2):
 def build_model(hidden: int = 128) -> nn.Module:
     return nn.Sequential(
         nn.Linear(64, hidden),
-        MultiStepLIF(hidden, tau=10 * u.ms, spk_fun=tb.surrogate.SuperSpike(10.0)),
-        LeakyIntegratorReadout(hidden, 10, tau=10 * u.ms),
+        MultiStepLIF(hidden, tau=10 * u.ms, spk_fun=tb.surrogate.SuperSpike(10.0), dt=1 * u.ms),
+        LeakyIntegratorReadout(hidden, 10, tau=10 * u.ms, dt=1 * u.ms),
     )
 
 

@@ -425,8 +425,10 @@ def test_ignore_states_in_ddp_lists_states_not_parameters():
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), LIF(4, R=1.0, V_th=1.0))
     tb.init_all_states(model, batch_size=2)
     names = ignore_states_in_ddp(model)
-    assert names == ["1.V"]
-    assert model._ddp_params_and_buffers_to_ignore == ["1.V"]
+    # the one-shot input States are per replica too (what waits for this replica's next step)
+    expected = ["1.V", "1.pending_current", "1.pending_delta"]
+    assert names == expected
+    assert model._ddp_params_and_buffers_to_ignore == expected
     assert "1.tau" not in names and "0.weight" not in names
 
 

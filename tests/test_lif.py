@@ -144,6 +144,22 @@ def test_lifref_isi_includes_refractory_period():
     torch.testing.assert_close(after, torch.full_like(after, -65.0))
 
 
+def test_lifref_refractory_flag_follows_the_spikes():
+    # LIFRef shares the refractory mixin of the other *Ref neurons: ref_var adds the flag only
+    flagged = tb.LIFRef(1, tau_ref=2.05 * u.ms, ref_var=True, **mental_model_lif())
+    spikes, traces = run(flagged, 20.0 * u.mA, 1000, record=("V", "refractory"))
+    plain_spikes, plain = run(tb.LIFRef(1, tau_ref=2.05 * u.ms, **mental_model_lif()),
+                              20.0 * u.mA, 1000)
+    torch.testing.assert_close(traces["V"], plain["V"], rtol=0, atol=0)
+    assert torch.equal(spikes, plain_spikes)
+    # flag at step k: a spike at step j <= k with (k - j) * dt < tau_ref (the spike step too)
+    steps = torch.nonzero(spikes[:, 0]).flatten().tolist()
+    assert len(steps) >= 3
+    expected = [any(0 <= (k - j) * DT < 2.05 for j in steps) for k in range(1000)]
+    assert traces["refractory"][:, 0].tolist() == expected
+    assert "ref_var=True" in repr(flagged)
+
+
 def test_alif_adaptation_lengthens_intervals():
     neuron = tb.ALIF(1, tau_a=200 * u.ms, beta=2 * u.mV, **mental_model_lif())
     spikes, _ = run(neuron, 20.0 * u.mA, 3000, record=("V", "a"))

@@ -52,8 +52,8 @@ def _loader(n=48, batch=16):
 
 def _model():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(6, 16), MultiStepLIF(16, tau=2.0),
-                         nn.Linear(16, 2), MultiStepLIF(2, tau=2.0))
+    return nn.Sequential(nn.Linear(6, 16), MultiStepLIF(16, tau=2.0, dt=1.0),
+                         nn.Linear(16, 2), MultiStepLIF(2, tau=2.0, dt=1.0))
 
 
 def _trainer(callbacks, epochs=2):

@@ -38,6 +38,13 @@ T, B, NI, N = 30, 3, 5, 4
 DT = torch.float64
 
 
+@pytest.fixture(autouse=True)
+def _one_ms_steps():
+    """These tests count time in steps of 1 ms (no layer assumes a default step)."""
+    with tb.environ.context(dt=1.0):
+        yield
+
+
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(F.cosine_similarity(a.flatten(), b.flatten(), dim=0))
 

@@ -17,8 +17,9 @@ def _model(seed=1, fused=True):
     torch.manual_seed(seed)
     return nn.Sequential(
         nn.Linear(I, 8),
-        MultiStepLIF(8, tau=3.0, learnable_tau=True, spk_fun=tb.surrogate.Sigmoid(), fused=fused),
-        LeakyIntegratorReadout(8, 2, tau=4.0),
+        MultiStepLIF(8, tau=3.0, learnable_tau=True, spk_fun=tb.surrogate.Sigmoid(), fused=fused,
+                     dt=1.0),
+        LeakyIntegratorReadout(8, 2, tau=4.0, dt=1.0),
     )
 
 

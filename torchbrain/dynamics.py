@@ -10,6 +10,14 @@ A ``Dynamics`` module is what projections target. Besides the external input pas
 * **before/after updates**: modules run before ``update`` (e.g. the synapse of an AlignPost
   projection, advanced when its post population steps) and after it (fed the output).
 
+One-shot tensors wait for the next step in two States, ``pending_current`` (pA) and
+``pending_delta`` (the integrated variable's unit), of kind ``ShortTermState``: the sum of what
+was registered since the last step, or an empty tensor (shape ``(0,)``) when nothing waits
+(``None`` before ``init_state``). Being States, they are cleared by ``init_state`` and
+``reset_state``, saved and restored by ``tb.state_dict``/``tb.load_state_dict`` (a run saved
+between a projection's delivery and the post population's step resumes with the jump still due)
+and bound like any State under CUDA-graph capture; an empty value is left out of ``repr``.
+
 Calling the module runs ``before updates -> update -> after updates``.
 """
 
@@ -22,9 +30,13 @@ import torch
 from torch import nn
 
 from .module import Module
+from .state import ShortTermState
 from .units import is_quantity, to_tensor
 
 __all__ = ["Dynamics", "SynapticCurrent"]
+
+#: The States holding one-shot inputs until the next step (see the module docstring).
+_PENDING = ("pending_current", "pending_delta")
 
 
 def _as_size(in_size, owner: str) -> tuple[int, ...]:
@@ -67,6 +79,9 @@ class Dynamics(Module):
         Factory arguments for parameters and States.
     """
 
+    #: Buffers that do not say which dtype/device new States take (shaped like the inputs).
+    _not_factory = _PENDING
+
     def __init__(self, in_size, *, name: str | None = None, device=None, dtype=None):
         super().__init__(device=device, dtype=dtype)
         self.label = name
@@ -76,9 +91,10 @@ class Dynamics(Module):
         self._batch_size: int | None = None
         self._initialised = False
         self.current_inputs = nn.ModuleDict()
-        self._pending_currents: dict[str, torch.Tensor] = {}
         self.delta_inputs = nn.ModuleDict()
-        self._pending_deltas: dict[str, torch.Tensor] = {}
+        # None until init_state, like every State (then empty: nothing pending)
+        self.pending_current = ShortTermState(None)
+        self.pending_delta = ShortTermState(None)
         self.before_updates = nn.ModuleDict()
         self.after_updates = nn.ModuleDict()
 
@@ -97,27 +113,32 @@ class Dynamics(Module):
     def _repr_config(self) -> dict[str, Any]:
         return {"in_size": self.in_size}
 
+    def _repr_state(self, name: str, value) -> bool:
+        return not (name in _PENDING and (value is None or value.numel() == 0))
+
     # ----------------------------------------------------------------- States
     def _state_shape(self, batch_size: int | None) -> tuple[int, ...]:
         self._batch_size = batch_size
         self._initialised = True
+        # one-shot inputs left from a previous run must not leak into the new one
+        self.pending_current = self._nothing_pending()
+        self.pending_delta = self._nothing_pending()
         return self.varshape if batch_size is None else (batch_size, *self.varshape)
+
+    def _nothing_pending(self) -> torch.Tensor:
+        """The value of an empty one-shot input State: a tensor of shape ``(0,)``."""
+        return torch.empty(0, **self._factory_like_states())
 
     def _batch_size_from_states(self) -> None:
         for name in self._state_kinds:
+            if name in _PENDING:
+                continue  # shaped like the inputs waiting, not like the population
             value = getattr(self, name)
             if isinstance(value, torch.Tensor):
                 extra = value.ndim - len(self.varshape)
                 self._batch_size = value.shape[0] if extra == 1 else None
                 self._initialised = True
                 return
-
-    def _factory_like_states(self) -> dict[str, Any]:
-        """Device and dtype for new States: those of the parameters (after ``.to()``)."""
-        for t in list(self._buffers.values()) + list(self._parameters.values()):
-            if isinstance(t, torch.Tensor) and t.is_floating_point():
-                return {"device": t.device, "dtype": t.dtype}
-        return {"device": self._factory["device"], "dtype": self._factory["dtype"]}
 
     def _check_ready(self) -> None:
         if not self._initialised:
@@ -177,7 +198,7 @@ class Dynamics(Module):
                 raise KeyError(f"{self._name()}: a current input named '{key}' already exists")
             self.current_inputs[key] = value
         else:
-            self._pending_currents[key] = self._pending_currents.get(key, 0.0) + value
+            self.pending_current = self._pend(self.pending_current, value, "pA")
 
     def add_delta_input(self, key: str, value) -> None:
         """Register a jump added to the integrated variable after the step (a tensor, consumed
@@ -187,7 +208,20 @@ class Dynamics(Module):
                 raise KeyError(f"{self._name()}: a delta input named '{key}' already exists")
             self.delta_inputs[key] = value
         else:
-            self._pending_deltas[key] = self._pending_deltas.get(key, 0.0) + value
+            self.pending_delta = self._pend(self.pending_delta, value, None)
+
+    def _pend(self, pending: torch.Tensor | None, value, unit: str | None) -> torch.Tensor:
+        """``pending`` plus a one-shot input (a tensor, number or, with a ``unit``, quantity)."""
+        if not isinstance(value, torch.Tensor):
+            if unit is None and is_quantity(value):
+                raise TypeError(
+                    f"{self._name()}: a delta input must be a tensor or number in the canonical "
+                    f"unit of the variable it jumps (mV for a membrane), got the quantity {value!r}"
+                )
+            fac = self._factory_like_states()
+            value = (to_tensor(value, unit, owner=self._name(), name="input", **fac)
+                     if unit is not None else torch.as_tensor(value, **fac))
+        return value if pending is None or pending.numel() == 0 else pending + value
 
     def sum_current_inputs(self, x, V: torch.Tensor):
         """Total current (pA) at ``V`` and total conductance ``-dI/dV`` (nS).
@@ -199,20 +233,20 @@ class Dynamics(Module):
         for out in self.current_inputs.values():
             current = current + out.current(V)
             conductance = conductance + out.conductance(V)
-        if self._pending_currents:
-            for value in self._pending_currents.values():
-                current = current + value
-            self._pending_currents = {}
+        pending = self.pending_current
+        if pending is not None and pending.numel():
+            current = current + pending
+            self.pending_current = pending.new_empty(0)
         return current, conductance
 
     def sum_delta_inputs(self, value: torch.Tensor) -> torch.Tensor:
         """``value`` plus every registered jump (one-shot tensors are consumed)."""
         for mod in self.delta_inputs.values():
             value = value + mod()
-        if self._pending_deltas:
-            for delta in self._pending_deltas.values():
-                value = value + delta
-            self._pending_deltas = {}
+        pending = self.pending_delta
+        if pending is not None and pending.numel():
+            value = value + pending
+            self.pending_delta = pending.new_empty(0)
         return value
 
     def add_before_update(self, key: str, module: nn.Module) -> None:

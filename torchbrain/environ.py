@@ -10,6 +10,12 @@
 Time-like keys (``dt``, ``t``) are stored in the canonical unit (ms) as numbers or tensors;
 ``get_dt()`` returns a quantity for people and ``get_dt_value()`` the float that models use.
 
+One time-step rule for every module, populations and training layers alike: a module that takes
+a ``dt`` argument (the multi-step layers of :mod:`torchbrain.training`) uses it when given;
+otherwise the module reads ``dt`` here; when neither is set, the call raises a ``KeyError``
+naming the module and how to set a step. No default step is assumed anywhere: time constants are
+in ms, and how many steps they span is the user's choice.
+
 Why two stores: the source of truth is a :class:`contextvars.ContextVar`, so that threads and
 asyncio tasks each see their own settings. TorchDynamo cannot trace ``ContextVar.get``, so every
 change is mirrored into a thread-local dict, which compiled code reads instead (and which Dynamo

@@ -122,6 +122,18 @@ class Module(nn.Module):
         self._validate_dt(dt)
         self.__dict__["_dt_checked"] = dt
 
+    #: Buffers that do not decide the dtype and device of new tensors (see below).
+    _not_factory: tuple[str, ...] = ()
+
+    def _factory_like_states(self) -> dict[str, Any]:
+        """Device and dtype for new States and inputs: those of the first floating-point buffer
+        or parameter (they follow ``.to()``), else the factory arguments."""
+        tensors = [t for name, t in self._buffers.items() if name not in self._not_factory]
+        for t in tensors + list(self._parameters.values()):
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                return {"device": t.device, "dtype": t.dtype}
+        return {"device": self._factory["device"], "dtype": self._factory["dtype"]}
+
     def init_state(self, batch_size: int | None = None) -> None:
         """Allocate this module's States (``(batch_size, *varshape)`` or ``varshape``)."""
 
@@ -217,6 +229,8 @@ class Module(nn.Module):
             parts.append(f"{name}={format_quantity(getattr(self, name), unit)}")
         for name, kind in self._state_kinds.items():
             value = getattr(self, name)
+            if not self._repr_state(name, value):
+                continue
             text = "None" if value is None else (
                 f"{str(value.dtype).removeprefix('torch.')}{list(value.shape)}"
             )
@@ -240,6 +254,10 @@ class Module(nn.Module):
     def _repr_config(self) -> dict[str, Any]:
         """Non-parameter settings shown first in ``repr`` (sizes, reset mode, ...)."""
         return {}
+
+    def _repr_state(self, name: str, value: torch.Tensor | None) -> bool:
+        """Whether ``repr`` shows State ``name`` (subclasses hide States with nothing to say)."""
+        return True
 
     # ---------------------------------------------------------------- pickling
     def __getstate__(self):

@@ -5,9 +5,13 @@ the projection binds the synaptic variable with ``out.bind_cond(g)``; the popula
 for ``out.current(V)`` (pA) and ``out.conductance(V)`` (:math:`-dI/dV`, nS) inside its membrane
 equation, so that a conductance enters the exponential-Euler step exactly.
 
-Outputs hold no States: the bound variable is a plain attribute, recomputed every step. Before
-the first ``bind_cond`` it is ``0.0``, so an output contributes no current (rather than raising,
-as the reference does), which lets a network be stepped before its projections have run.
+Outputs hold no States: the bound variable is a per-step binding, not a hand-off between steps.
+Every step the projection (or the post population's before-update) binds it *before* the
+population reads it, so nothing a step leaves in it is read by the next one: a run restored with
+``tb.load_state_dict`` rebinds it at its first step, and CUDA-graph capture treats it as scratch
+(written before read within the chunk). Before the first ``bind_cond``, and again after
+``init_state``/``reset_state``, it is ``0.0``, so an output contributes no current (rather than
+raising, as the reference does), which lets a network be stepped before its projections have run.
 
 Units: plain numbers are read in mV, mM and 1/mV; the bound variable is in nS (``COBA``,
 ``MgBlock``, ``CUBA`` with a voltage ``scale``) or pA (``CUBA`` without ``scale``). A quantity
@@ -47,20 +51,18 @@ class SynOut(SynapticCurrent):
         """Bind the synaptic variable for this step (a tensor or number in ``cond_unit``, or a
         quantity)."""
         if is_quantity(g):
-            g = to_tensor(g, self.cond_unit, owner=self._name(), name="g", **self._factory_like())
+            g = to_tensor(g, self.cond_unit, owner=self._name(), name="g",
+                          **self._factory_like_states())
         self._cond = g
+
+    def init_state(self, batch_size: int | None = None) -> None:
+        # The binding belongs to the run: a reset must not leave the last run's variable bound.
+        self._cond = 0.0
 
     @property
     def cond(self):
         """The bound synaptic variable (``0.0`` before the first :meth:`bind_cond`)."""
         return self._cond
-
-    def _factory_like(self) -> dict[str, Any]:
-        # the parameters' device and dtype (they follow .to()), else the factory arguments
-        for t in self._buffers.values():
-            if isinstance(t, torch.Tensor) and t.is_floating_point():
-                return {"dtype": t.dtype, "device": t.device}
-        return dict(self._factory)
 
     def forward(self, V):
         """``out(V)`` is :meth:`current` (the reference's call convention)."""

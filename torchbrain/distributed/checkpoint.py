@@ -69,8 +69,8 @@ def _layout(net, who: str) -> dict[str, str]:
     chosen = {**states(net, ShortTermState),
               **{k: v for k, v in states(net, LongTermState).items() if k not in params}}
     for name, value in chosen.items():
-        if value is None:
-            continue
+        if value is None or value.numel() == 0:
+            continue  # unset, or empty (no one-shot input pending): nothing to carry
         if value.ndim == 0:
             out[name] = "replicated"
         elif value.shape[-1] == net.n_local:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from ._step_inputs import add_delta, current_at  # noqa: F401 - shared with the IF steps
 from .integrators import exprel
 from .lif import last_spike_time_update, lif_reset, refractory_mask  # noqa: F401 - re-exported
 
@@ -16,21 +17,6 @@ from .lif import last_spike_time_update, lif_reset, refractory_mask  # noqa: F40
 #: membrane has left any subthreshold regime (``exprel(50)`` is about 1e20), and the cap keeps
 #: the step finite in float32 instead of overflowing to inf (which a reset would turn into NaN).
 MAX_GROWTH = 50.0
-
-
-def current_at(current, V):
-    """``(current, conductance)`` of the step's input at ``V``.
-
-    ``current`` is a tensor/number in pA (conductance 0) or a function ``V -> (pA, nS)``.
-    """
-    if callable(current):
-        return current(V)
-    return current, 0.0
-
-
-def add_delta(V, delta):
-    """``V + delta``, skipping the addition for the plain number 0 (no jump registered)."""
-    return V if isinstance(delta, float) and delta == 0.0 else V + delta
 
 
 def reset_membrane(V, spike, V_th, V_reset, hard: bool):

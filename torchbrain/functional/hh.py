@@ -47,6 +47,7 @@ from collections.abc import Callable
 
 import torch
 
+from ._step_inputs import add_delta, current_at
 from .integrators import exprel
 
 __all__ = [
@@ -96,16 +97,6 @@ def gate_step(x, alpha, beta, dt: float, phi=1.0):
     total = alpha + beta
     x_inf = alpha / total
     return x_inf + (x - x_inf) * torch.exp(-dt * phi * total)
-
-
-def _current_at(current, V):
-    if callable(current):
-        return current(V)
-    return current, 0.0
-
-
-def _add(V, delta):
-    return V if isinstance(delta, float) and delta == 0.0 else V + delta
 
 
 def conductance_membrane_step(V, g_total, I_channels, current, conductance, C, dt: float):
@@ -185,9 +176,9 @@ def hh_update(V, m, h, n, current, *, gNa, gK, gL, ENa, EK, EL, C, dt: float, de
     g_Na = gNa * m ** 3 * h
     g_K = gK * n ** 4
     I_ch = -g_Na * (V - ENa) - g_K * (V - EK) - gL * (V - EL)
-    I, G = _current_at(current, V)
+    I, G = current_at(current, V)
     V_new = conductance_membrane_step(V, g_Na + g_K + gL, I_ch, I, G, C, dt)
-    return (_add(V_new, delta), gate_step(m, am, bm, dt), gate_step(h, ah, bh, dt),
+    return (add_delta(V_new, delta), gate_step(m, am, bm, dt), gate_step(h, ah, bh, dt),
             gate_step(n, an, bn, dt))
 
 
@@ -237,9 +228,9 @@ def wb_update(V, h, n, current, *, gNa, gK, gL, ENa, EK, EL, C, phi, dt: float, 
     g_Na = gNa * wb_m_inf(V) ** 3 * h
     g_K = gK * n ** 4
     I_ch = -g_Na * (V - ENa) - g_K * (V - EK) - gL * (V - EL)
-    I, G = _current_at(current, V)
+    I, G = current_at(current, V)
     V_new = conductance_membrane_step(V, g_Na + g_K + gL, I_ch, I, G, C, dt)
-    return _add(V_new, delta), gate_step(h, ah, bh, dt, phi), gate_step(n, an, bn, dt, phi)
+    return add_delta(V_new, delta), gate_step(h, ah, bh, dt, phi), gate_step(n, an, bn, dt, phi)
 
 
 def wb_step(V, h, n, current, *, V_th, spk_fun: Callable, **params):
@@ -267,10 +258,10 @@ def morris_lecar_update(V, W, current, *, g_Ca, g_K, g_leak, V_Ca, V_K, V_leak, 
     g_ca = g_Ca * M_inf
     g_k = g_K * W
     I_ch = -g_ca * (V - V_Ca) - g_k * (V - V_K) - g_leak * (V - V_leak)
-    I, G = _current_at(current, V)
+    I, G = current_at(current, V)
     V_new = conductance_membrane_step(V, g_ca + g_k + g_leak, I_ch, I, G, C, dt)
     W_new = W_inf + (W - W_inf) * torch.exp(-dt / tau_W)
-    return _add(V_new, delta), W_new
+    return add_delta(V_new, delta), W_new
 
 
 def morris_lecar_step(V, W, current, *, V_th, spk_fun: Callable, **params):
@@ -318,9 +309,9 @@ def traub_miles_update(V, m, h, n, current, *, gNa, gK, gL, ENa, EK, EL, V_T, C,
     g_Na = gNa * m ** 3 * h
     g_K = gK * n ** 4
     I_ch = -g_Na * (V - ENa) - g_K * (V - EK) - gL * (V - EL)
-    I, G = _current_at(current, V)
+    I, G = current_at(current, V)
     V_new = conductance_membrane_step(V, g_Na + g_K + gL, I_ch, I, G, C, dt)
-    return (_add(V_new, delta), gate_step(m, am, bm, dt), gate_step(h, ah, bh, dt),
+    return (add_delta(V_new, delta), gate_step(m, am, bm, dt), gate_step(h, ah, bh, dt),
             gate_step(n, an, bn, dt))
 
 

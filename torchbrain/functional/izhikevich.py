@@ -36,6 +36,7 @@ from collections.abc import Callable
 
 import torch
 
+from ._step_inputs import add_delta, current_at
 from .integrators import exp_euler_linear
 from .lif import last_spike_time_update, refractory_mask
 
@@ -62,12 +63,6 @@ def izhikevich_reset(V, u, spike, *, c, d, V_th, hard: bool):
     return V - amount * spike, u + d * spike
 
 
-def _current_at(current, V):
-    if callable(current):
-        return current(V)
-    return current, 0.0
-
-
 def izhikevich_integrate(V, u, current, conductance, *, a, b, dt: float):
     """One integration step (no reset): exponential Euler for V, then the exact step for u at
     the new V. Returns ``(V, u)``."""
@@ -80,10 +75,6 @@ def izhikevich_integrate(V, u, current, conductance, *, a, b, dt: float):
     return V_new, u_new
 
 
-def _add(V, delta):
-    return V if isinstance(delta, float) and delta == 0.0 else V + delta
-
-
 def izhikevich_update(V, u, current, *, a, b, c, d, V_th, dt: float, spk_fun: Callable,
                       hard_reset: bool = True, delta=0.0):
     """Reset for the previous step's spike, integrate one step, add the jump ``delta`` (mV).
@@ -93,9 +84,9 @@ def izhikevich_update(V, u, current, *, a, b, c, d, V_th, dt: float, spk_fun: Ca
     """
     spike = spk_fun(izhikevich_spike_input(V, V_th))
     V, u = izhikevich_reset(V, u, spike, c=c, d=d, V_th=V_th, hard=hard_reset)
-    I, G = _current_at(current, V)
+    I, G = current_at(current, V)
     V, u = izhikevich_integrate(V, u, I, G, a=a, b=b, dt=dt)
-    return _add(V, delta), u
+    return add_delta(V, delta), u
 
 
 def izhikevich_step(V, u, current, **params):
@@ -114,9 +105,9 @@ def izhikevichref_update(V, u, last_spike_time, current, t, *, a, b, c, d, V_th,
     """
     spike = spk_fun(izhikevich_spike_input(V, V_th))
     V_reset, u_reset = izhikevich_reset(V, u, spike, c=c, d=d, V_th=V_th, hard=hard_reset)
-    I, G = _current_at(current, V_reset)
+    I, G = current_at(current, V_reset)
     V_new, u_new = izhikevich_integrate(V_reset, u_reset, I, G, a=a, b=b, dt=dt)
-    V_new = _add(V_new, delta)
+    V_new = add_delta(V_new, delta)
     refractory = refractory_mask(t, last_spike_time, tau_ref)
     V_new = torch.where(refractory, V_reset, V_new)
     u_new = torch.where(refractory, u_reset, u_new)

@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import torch
 
+from ._step_inputs import add_delta, current_at
 from .integrators import decay_factor, exp_euler_linear
 
 __all__ = [
@@ -82,16 +83,6 @@ def lif_integrate(V, current, conductance, *, tau, V_rest, R, dt: float):
     return exp_euler_linear(V, f, J, dt)
 
 
-def _current_at(current, V):
-    if callable(current):
-        return current(V)
-    return current, 0.0
-
-
-def _add(V, delta):
-    return V if isinstance(delta, float) and delta == 0.0 else V + delta
-
-
 def lif_update(V, current, *, tau, V_th, V_reset, V_rest, R, dt: float, spk_fun,
                hard_reset: bool = False, delta=0.0):
     """Reset for the previous step's spike, integrate one step, add the jump ``delta``.
@@ -100,9 +91,9 @@ def lif_update(V, current, *, tau, V_th, V_reset, V_rest, R, dt: float, spk_fun,
     Returns the new (un-reset) membrane potential.
     """
     V = lif_reset(V, spk_fun(lif_spike_input(V, V_th, V_reset)), V_th, V_reset, hard_reset)
-    current, conductance = _current_at(current, V)
+    current, conductance = current_at(current, V)
     V = lif_integrate(V, current, conductance, tau=tau, V_rest=V_rest, R=R, dt=dt)
-    return _add(V, delta)
+    return add_delta(V, delta)
 
 
 def lif_step(V: torch.Tensor, current, *, tau, V_th, V_reset, V_rest, R, dt: float,
@@ -154,9 +145,9 @@ def lifref_update(V, last_spike_time, current, t, *, tau, tau_ref, V_th, V_reset
     """
     V_after_reset = lif_reset(V, spk_fun(lif_spike_input(V, V_th, V_reset)), V_th, V_reset,
                               hard_reset)
-    current, conductance = _current_at(current, V_after_reset)
+    current, conductance = current_at(current, V_after_reset)
     V_new = lif_integrate(V_after_reset, current, conductance, tau=tau, V_rest=V_rest, R=R, dt=dt)
-    V_new = _add(V_new, delta)
+    V_new = add_delta(V_new, delta)
     V_new = torch.where(refractory_mask(t, last_spike_time, tau_ref), V_after_reset, V_new)
     return V_new, last_spike_time_update(V_new, V_th, t, last_spike_time)
 
@@ -180,9 +171,9 @@ def alif_update(V, a, current, *, tau, tau_a, beta, V_th, V_reset, V_rest, R, dt
     last_spike = spk_fun(alif_spike_input(V, a, V_th, V_reset, beta))
     V = lif_reset(V, last_spike, V_th, V_reset, hard_reset)
     a = (a + last_spike) * decay_factor(tau_a, dt)
-    current, conductance = _current_at(current, V)
+    current, conductance = current_at(current, V)
     V = lif_integrate(V, current, conductance, tau=tau, V_rest=V_rest, R=R, dt=dt)
-    return _add(V, delta), a
+    return add_delta(V, delta), a
 
 
 def alif_step(V, a, current, **params):
@@ -203,9 +194,9 @@ def if_update(V, current, *, tau, V_th, R, dt: float, spk_fun, hard_reset: bool 
               delta=0.0):
     r"""The reference's IF neuron, :math:`\tau\,dV/dt = -V + R I`, reset towards 0."""
     V = lif_reset(V, spk_fun(if_spike_input(V, V_th)), V_th, 0.0, hard_reset)
-    current, conductance = _current_at(current, V)
+    current, conductance = current_at(current, V)
     V = lif_integrate(V, current, conductance, tau=tau, V_rest=0.0, R=R, dt=dt)
-    return _add(V, delta)
+    return add_delta(V, delta)
 
 
 def if_step(V, current, **params):

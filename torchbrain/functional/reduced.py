@@ -32,31 +32,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ._step_inputs import add_delta, current_at
 from .hh import crossing_spike
 from .integrators import exp_euler_linear
 
 __all__ = ["fhn_update", "fhn_step", "hr_update", "hr_step"]
 
 
-def _current_at(current, V):
-    if callable(current):
-        return current(V)
-    return current, 0.0
-
-
-def _add(V, delta):
-    return V if isinstance(delta, float) and delta == 0.0 else V + delta
-
-
 def fhn_update(V, w, current, *, a, b, tau, tau_w, dt: float, delta=0.0):
     """One step of the FitzHugh–Nagumo model. ``current`` is a (dimensionless) tensor/number or a
     function ``V -> (current, conductance)``. Returns ``(V, w)``."""
-    I, G = _current_at(current, V)
+    I, G = current_at(current, V)
     fV = (V - V * V * V / 3.0 - w + I) / tau
     JV = (1.0 - V * V - G) / tau
     fw = (V + a - b * w) / tau_w
     Jw = -b / tau_w
-    return _add(exp_euler_linear(V, fV, JV, dt), delta), exp_euler_linear(w, fw, Jw, dt)
+    return add_delta(exp_euler_linear(V, fV, JV, dt), delta), exp_euler_linear(w, fw, Jw, dt)
 
 
 def fhn_step(V, w, current, *, V_th, spk_fun: Callable, **params):
@@ -67,7 +58,7 @@ def fhn_step(V, w, current, *, V_th, spk_fun: Callable, **params):
 
 def hr_update(V, y, z, current, *, a, b, c, d, r, s, V_r, tau, dt: float, delta=0.0):
     """One step of the Hindmarsh–Rose model. Returns ``(V, y, z)``."""
-    I, G = _current_at(current, V)
+    I, G = current_at(current, V)
     V2 = V * V
     fV = (y - a * V2 * V + b * V2 - z + I) / tau
     JV = (2.0 * b * V - 3.0 * a * V2 - G) / tau
@@ -76,7 +67,7 @@ def hr_update(V, y, z, current, *, a, b, c, d, r, s, V_r, tau, dt: float, delta=
     V_new = exp_euler_linear(V, fV, JV, dt)
     y_new = exp_euler_linear(y, fy, -1.0 / tau, dt)
     z_new = exp_euler_linear(z, fz, -r / tau, dt)
-    return _add(V_new, delta), y_new, z_new
+    return add_delta(V_new, delta), y_new, z_new
 
 
 def hr_step(V, y, z, current, *, V_th, spk_fun: Callable, **params):

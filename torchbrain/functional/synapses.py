@@ -37,6 +37,7 @@ import math
 
 import torch
 
+from ._step_inputs import add_delta
 from .integrators import decay_factor
 
 __all__ = [
@@ -61,15 +62,11 @@ __all__ = [
 ]
 
 
-def _add(value, delta):
-    return value if isinstance(delta, float | int) and delta == 0 else value + delta
-
-
 # --------------------------------------------------------------------------- linear filters
 def expon_step(g, tau, dt: float, delta=0.0):
     r"""One exact step of :math:`\tau\,dg/dt = -g` followed by the jump ``delta``:
     :math:`g' = g\,e^{-\Delta t/\tau} + \Delta`."""
-    return _add(g * decay_factor(tau, dt), delta)
+    return add_delta(g * decay_factor(tau, dt), delta)
 
 
 def dual_expon_norm(tau_rise, tau_decay):
@@ -127,7 +124,7 @@ def alpha_step(g, h, tau, dt: float, delta=0.0):
     """
     d = decay_factor(tau, dt)
     g_new = (g + h * (dt / tau)) * d
-    return g_new, _add(h * d, delta)
+    return g_new, add_delta(h * d, delta)
 
 
 # --------------------------------------------------------------------------- kinetic receptors

@@ -15,8 +15,9 @@ import torch
 
 from ..functional import lif as F
 from ..init import Constant
-from ..state import HiddenState, ShortTermState
+from ..state import HiddenState
 from ..units import to_tensor, u
+from ._mixins import _Refractory
 from .base import Neuron
 
 __all__ = ["IF", "LIF", "LIFRef", "ALIF"]
@@ -164,7 +165,7 @@ class LIF(_LeakyBase):
         return self.get_spike()
 
 
-class LIFRef(LIF):
+class LIFRef(_Refractory, LIF):
     r"""Leaky integrate-and-fire neuron with an absolute refractory period.
 
     .. math::
@@ -180,6 +181,8 @@ class LIFRef(LIF):
     ----------
     tau_ref : quantity [time], default 5 ms
         Refractory period (plain numbers in ms); must be >= 0.
+    ref_var : bool, default False
+        Also keep a boolean ``refractory`` HiddenState (refractory in this step, or just spiked).
     other parameters
         As :class:`LIF`.
 
@@ -200,6 +203,7 @@ class LIFRef(LIF):
         V_initializer=Constant(0.0 * u.mV),
         spk_fun=None,
         spk_reset: str = "soft",
+        ref_var: bool = False,
         name: str | None = None,
         *,
         C=None,
@@ -211,23 +215,24 @@ class LIFRef(LIF):
             V_initializer=V_initializer, spk_fun=spk_fun, spk_reset=spk_reset, name=name, C=C,
             device=device, dtype=dtype,
         )
-        self.tau_ref = self._register_parameter_with_unit(
-            "tau_ref", tau_ref, "ms", shape=self.varshape, nonnegative=True
-        )
-        self.last_spike_time = ShortTermState(None)
+        self._init_refractory(tau_ref, ref_var)
+
+    def _repr_config(self):
+        return {**super()._repr_config(), **self._repr_refractory()}
 
     def init_state(self, batch_size=None):
-        shape = self._init_V(batch_size)
-        self.last_spike_time = ShortTermState(self._never_spiked(shape))
+        self._init_refractory_states(self._init_V(batch_size))
 
     def update(self, x=0.0):
         self._check_ready()
         current, delta = self._inputs(x)
+        t, last = self._t(), self.last_spike_time
         self.V, self.last_spike_time = F.lifref_update(
-            self.V, self.last_spike_time, current, self._t(), tau=self.tau, tau_ref=self.tau_ref,
-            V_th=self.V_th, V_reset=self.V_reset, V_rest=self.V_rest, R=self.R, dt=self._dt(),
+            self.V, last, current, t, tau=self.tau, tau_ref=self.tau_ref, V_th=self.V_th,
+            V_reset=self.V_reset, V_rest=self.V_rest, R=self.R, dt=self._dt(),
             spk_fun=self.spk_fun, hard_reset=self.hard_reset, delta=delta,
         )
+        self._note_refractory(t, last, self.V, self.V_th)
         return self.get_spike()
 
 

@@ -39,7 +39,8 @@ Examples
 >>> from torch import nn
 >>> from torchbrain.training import MultiStepLIF
 >>> from torchbrain.training.eprop import EProp
->>> model = nn.Sequential(nn.Linear(3, 4), MultiStepLIF(4, tau=10., detach_reset=True))
+>>> model = nn.Sequential(nn.Linear(3, 4), MultiStepLIF(4, tau=10., detach_reset=True,
+...                                                dt=1.))
 >>> learner = EProp(model)
 >>> spikes = learner.step(torch.rand(2, 3))          # (B, N), one-step graph
 >>> learner.accumulate(spikes.sum())                 # adds to model[0].weight.grad

@@ -24,8 +24,10 @@ the exact exponential-Euler step of :class:`torchbrain.LIF` with ``V_rest = 0``,
 same as :class:`torchbrain.LIF`'s; the State differs in one respect: here ``V`` holds the
 potential *after* the reset of the last step (``LIF`` resets lazily at the next step).
 
-Time step: ``dt`` is a layer argument; without it the layer reads ``tb.environ``'s ``dt`` and,
-when none is set, takes one step as 1 ms (training data usually has its own time base).
+Time step: one rule for every torchbrain module. A layer's ``dt`` argument, when given, is its
+step; otherwise it reads ``tb.environ``'s ``dt`` (``with tb.environ.context(dt=1 * u.ms):``), as
+populations do; with neither, the call raises a ``KeyError`` that says how to set one. Nothing
+assumes a default step: ``tau`` is in ms, so how many steps it spans depends on ``dt``.
 
 Fused kernel: :class:`MultiStepLIF` and :class:`MultiStepIF` run the time loop in the custom op
 ``torchbrain::multistep_lif`` (:mod:`torchbrain.ops.multistep_lif`), which saves one value per
@@ -109,12 +111,6 @@ def _as_size(size, owner: str) -> tuple[int, ...] | None:
     return tuple(int(s) for s in size)
 
 
-def _dt_value(dt: float | None) -> float:
-    if dt is not None:
-        return dt
-    return environ.get("dt", 1.0)
-
-
 class _SequenceLayer(Module):
     """Shared input checks, layout handling and State bookkeeping of the sequence layers."""
 
@@ -136,7 +132,14 @@ class _SequenceLayer(Module):
                              f"{self._dt} ms")
 
     def _dt_value(self) -> float:
-        return _dt_value(self._dt)
+        """The layer's own ``dt``, else ``tb.environ``'s; an error when neither is set."""
+        if self._dt is not None:
+            return self._dt
+        try:
+            return environ.get_dt_value(desc=self._name())
+        except KeyError as err:
+            raise KeyError(f"{err.args[0]}, or give the layer its own step "
+                           f"({type(self).__name__}(..., dt=1 * u.ms))") from None
 
     # ----------------------------------------------------------------------------- inputs
     def _check_input(self, x: Any, what: str = "input", size=...) -> torch.Tensor:
@@ -377,7 +380,8 @@ class MultiStepLIF(_SpikingBase):
     time_major : bool, default True
         Input and output layout ``(T, B, ...)``; ``False``: ``(B, T, ...)``.
     dt : quantity [time], optional
-        Step length; default ``tb.environ``'s ``dt``, or 1 ms when none is set.
+        Step length (plain numbers in ms); default ``tb.environ``'s ``dt``. With neither, the
+        forward pass raises (no default step is assumed).
     fused : bool or None, default None
         Use the fused op (``None``: whenever the surrogate allows it; ``True``: require it;
         ``False``: the step-by-step autograd loop, e.g. for double backward).
@@ -401,7 +405,7 @@ class MultiStepLIF(_SpikingBase):
     >>> import torch, torchbrain as tb
     >>> from torch import nn
     >>> from torchbrain.training import MultiStepLIF
-    >>> net = nn.Sequential(nn.Linear(20, 32), MultiStepLIF(32, tau=10.0))
+    >>> net = nn.Sequential(nn.Linear(20, 32), MultiStepLIF(32, tau=10.0, dt=1.0))
     >>> spikes = net(torch.rand(50, 4, 20))        # (T, B, N)
     >>> spikes.shape
     torch.Size([50, 4, 32])
@@ -852,7 +856,8 @@ class LeakyIntegratorReadout(_SequenceLayer):
     decay_input : bool, default False
     time_major : bool, default True
     dt : quantity [time], optional
-        Default ``tb.environ``'s ``dt``, else 1 ms.
+        Step length (plain numbers in ms); default ``tb.environ``'s ``dt`` (an error when
+        neither is set).
     name, device, dtype : optional
 
     References

@@ -154,8 +154,8 @@ one-step autograd graph; ``accumulate`` turns that step's loss into weight gradi
 >>> from torchbrain.training.eprop import EProp
 >>> _ = torch.manual_seed(0)
 >>> model = nn.Sequential(nn.Linear(5, 32), RecurrentLIF(32, tau=20., adaptive=True,
-...                                                      detach_reset=True),
-...                       LeakyIntegratorReadout(32, 2, tau=20.))
+...                                                      detach_reset=True, dt=1.),
+...                       LeakyIntegratorReadout(32, 2, tau=20., dt=1.))
 >>> learner = EProp(model)
 >>> opt = torch.optim.Adam(model.parameters(), lr=1e-2)
 >>> x = torch.rand(50, 8, 5)                       # (T, B, inputs)

@@ -28,9 +28,9 @@ Examples
 >>> from torch import nn
 >>> from torchbrain.training import LeakyIntegratorReadout, MultiStepLIF
 >>> from torchbrain.training.ottt import OTTT
->>> model = nn.Sequential(nn.Linear(10, 32), MultiStepLIF(32, tau=10.),
-...                       nn.Linear(32, 32), MultiStepLIF(32, tau=10.),
-...                       LeakyIntegratorReadout(32, 3, tau=10.))
+>>> model = nn.Sequential(nn.Linear(10, 32), MultiStepLIF(32, tau=10., dt=1.),
+...                       nn.Linear(32, 32), MultiStepLIF(32, tau=10., dt=1.),
+...                       LeakyIntegratorReadout(32, 3, tau=10., dt=1.))
 >>> learner = OTTT(model)
 >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
 >>> out, loss = learner.run(torch.rand(20, 4, 10),
