@@ -81,6 +81,8 @@ class Dynamics(Module):
 
     #: Buffers that do not say which dtype/device new States take (shaped like the inputs).
     _not_factory = _PENDING
+    #: their shape changes from step to step: a saved state is not held to the current shape
+    _shape_free_states = _PENDING
 
     def __init__(self, in_size, *, name: str | None = None, device=None, dtype=None):
         super().__init__(device=device, dtype=dtype)

@@ -273,7 +273,10 @@ def _state_problem(qual: str, mod: nn.Module, current, value) -> str | None:
     if current is not None:
         if value.dtype != current.dtype:
             return f"'{qual}' has dtype {value.dtype}, the module's State has {current.dtype}"
-        if not _same_but_batch(tuple(value.shape), tuple(current.shape)):
+        name = qual.rpartition(".")[2]
+        # a hand-off State (e.g. Dynamics.pending_delta) is empty or full from step to step
+        shape_free = name in getattr(mod, "_shape_free_states", ())
+        if not shape_free and not _same_but_batch(tuple(value.shape), tuple(current.shape)):
             return (f"'{qual}' has shape {tuple(value.shape)}, the module's State has "
                     f"{tuple(current.shape)} (only a leading batch dimension may differ)")
     if (value.is_floating_point() or value.is_complex()) and not bool(
