@@ -70,7 +70,7 @@ def test_cuba_network_runs_and_is_active():
 
 
 def test_scale_must_be_positive():
-    with pytest.raises(ValueError, match="COBANet: 'scale' must be positive"):
+    with pytest.raises(ValueError, match="COBANet: parameter 'scale' must be finite and >= 0.02"):
         COBANet(scale=0.0)
 
 

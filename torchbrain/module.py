@@ -161,12 +161,15 @@ class Module(nn.Module):
         positive: bool = False,
         nonnegative: bool = False,
         trainable: bool = False,
+        infinite_ok: bool = False,
     ) -> torch.Tensor:
         """Check, convert and store a parameter; returns the stored tensor.
 
         ``value`` may be a quantity, a number in the canonical ``unit``, a tensor, or an
         initializer from :mod:`torchbrain.init` (evaluated on ``shape``). The result is a buffer
         (saved by ``state_dict``, moved by ``.to()``) or, with ``trainable=True``, a Parameter.
+        Values must be finite (NaN and ±inf are refused) unless ``infinite_ok`` (a bound that may
+        be absent, such as a weight ceiling); NaN is always refused.
         """
         from .init import Initializer
 
@@ -182,7 +185,8 @@ class Module(nn.Module):
                 value, unit, owner=self._name(), name=name,
                 dtype=self._factory["dtype"], device=self._factory["device"],
             )
-        self._check_values(name, tensor, unit, positive=positive, nonnegative=nonnegative)
+        self._check_values(name, tensor, unit, positive=positive, nonnegative=nonnegative,
+                           infinite_ok=infinite_ok)
         if shape is not None:
             try:
                 torch.broadcast_shapes(tensor.shape, shape)
@@ -200,9 +204,13 @@ class Module(nn.Module):
         self.register_buffer(name, tensor, persistent=True)
         return tensor
 
-    def _check_values(self, name, tensor, unit, *, positive=False, nonnegative=False):
+    def _check_values(self, name, tensor, unit, *, positive=False, nonnegative=False,
+                      infinite_ok=False):
         with torch.no_grad():
-            check_finite(tensor, self._name(), name)
+            if not infinite_ok:
+                check_finite(tensor, self._name(), name)
+            elif torch.isnan(tensor).any():
+                raise ValueError(f"{self._name()}: parameter '{name}' contains NaN")
             if positive and not bool((tensor > 0).all()):
                 raise ValueError(
                     f"{self._name()}: parameter '{name}' must be positive, got "

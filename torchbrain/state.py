@@ -256,12 +256,18 @@ def state_dict(net: nn.Module, states: bool = True) -> OrderedDict[str, Any]:
 
 
 def _same_but_batch(saved: tuple, current: tuple) -> bool:
-    """Shapes equal, or equal but for a leading batch dimension added, removed or resized.
+    """Shapes equal but for one batch dimension added, removed or resized (a population's
+    ``(B, N)``, a delay line's ``(L, B, N)``).
 
     A 1-D State never changes length: a (50,) V is not a batch of a (200,) population's V.
     """
-    return (saved == current or saved[1:] == current or saved == current[1:]
-            or (len(saved) == len(current) >= 2 and saved[1:] == current[1:]))
+    if saved == current:
+        return True
+    if abs(len(saved) - len(current)) == 1:
+        longer, shorter = (saved, current) if len(saved) > len(current) else (current, saved)
+        return any(longer[:k] + longer[k + 1:] == shorter for k in range(len(longer)))
+    return len(saved) == len(current) >= 2 and sum(
+        a != b for a, b in zip(saved, current, strict=True)) == 1
 
 
 def _state_problem(qual: str, mod: nn.Module, current, value) -> str | None:
@@ -278,7 +284,7 @@ def _state_problem(qual: str, mod: nn.Module, current, value) -> str | None:
         shape_free = name in getattr(mod, "_shape_free_states", ())
         if not shape_free and not _same_but_batch(tuple(value.shape), tuple(current.shape)):
             return (f"'{qual}' has shape {tuple(value.shape)}, the module's State has "
-                    f"{tuple(current.shape)} (only a leading batch dimension may differ)")
+                    f"{tuple(current.shape)} (only a batch dimension may differ)")
     if (value.is_floating_point() or value.is_complex()) and not bool(
             torch.isfinite(value).all()):
         return f"'{qual}' contains NaN or inf"
@@ -290,7 +296,7 @@ def load_state_dict(net: nn.Module, sd: dict[str, Any], strict: bool = True):
     :func:`state_dict`; atomic: on any error ``net`` is left exactly as it was.
 
     Every entry is checked before anything is written: each State against the module's current
-    State (same dtype; same shape, a leading batch dimension excepted, so a batch size is
+    State (same dtype; same shape, a batch dimension excepted, so a batch size is
     restored with the States; finite values), each parameter and persistent buffer for its
     shape; missing and (with ``strict``) unexpected keys are reported together, in one
     ``RuntimeError`` naming every key. States are rebound (never written in place) and moved to

@@ -134,7 +134,7 @@ class STDPComm(Comm):
         a_minus = self._scalar(A_minus, "A_minus")
         unit = self.weight_unit or "dimensionless"
         for name, value in (("w_min", lo), ("w_max", hi)):
-            self._register_parameter_with_unit(name, value, unit)
+            self._register_parameter_with_unit(name, value, unit, infinite_ok=True)
         for name, value in (("A_plus", a_plus), ("A_minus", a_minus)):
             self._register_parameter_with_unit(name, value, unit, nonnegative=True)
         if bool(lo > hi):
