@@ -126,7 +126,9 @@ def refractory_mask(t, last_spike_time, tau_ref):
     State are); in float32 the rounding of ``t`` itself exceeds the slack after a few seconds.
     """
     slack = 1e-9 + 1e-13 * (t.abs() if isinstance(t, torch.Tensor) else abs(t))
-    return (t - last_spike_time) < tau_ref - slack
+    # the slack joins the float64 side: ``tau_ref - slack`` in a float32 parameter would round
+    # the slack away when ``t`` is a Python float, and keep it when ``t`` is a float64 tensor
+    return (t - last_spike_time) + slack < tau_ref
 
 
 def last_spike_time_update(V, V_th, t, last_spike_time):
