@@ -94,7 +94,7 @@ def test_event_fixed_prob_semantics_and_units():
 
 
 def test_event_fixed_prob_errors():
-    with pytest.raises(tb.UnitError, match="EventFixedNumConn: parameter 'weight'"):
+    with pytest.raises(tb.UnitError, match="EventFixedProb: parameter 'weight'"):
         EventFixedProb(10, 10, 2, 5 * u.ms)
     with pytest.raises(ValueError, match="conn_num"):
         EventFixedProb(10, 10, 1.5, 1.0)
