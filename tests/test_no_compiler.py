@@ -49,7 +49,7 @@ with tb.environ.context(dt=0.1 * u.ms):
     out = [step(torch.full((10,), 20.0)) for _ in range(30)]
 assert torch.stack(out).sum() > 0 and step.fallback_reason
 
-layer = nn.Sequential(nn.Linear(6, 8), MultiStepLIF(8, tau=10.0))
+layer = nn.Sequential(nn.Linear(6, 8), MultiStepLIF(8, tau=10.0, dt=1.0 * u.ms))
 jitted = tb.jit(layer)
 x = torch.rand(20, 3, 6) * 4
 jitted(x).sum().backward()
@@ -170,7 +170,7 @@ def test_other_errors_are_not_mistaken_for_a_missing_compiler(fresh_notices):
 
 def test_jit_falls_back_once_and_keeps_module_attributes(monkeypatch, capsys, fresh_notices):
     monkeypatch.setattr(compiler, "compile_problem", lambda backend: "no compiler here")
-    layer = nn.Sequential(nn.Linear(3, 4), MultiStepLIF(4, tau=10.0))
+    layer = nn.Sequential(nn.Linear(3, 4), MultiStepLIF(4, tau=10.0, dt=1.0 * u.ms))
     jitted = tb.jit(layer)
     x = torch.rand(5, 2, 3)
     assert jitted(x).shape == (5, 2, 4) and jitted(x).shape == (5, 2, 4)
