@@ -57,7 +57,7 @@ import math
 import torch
 
 from ._dispatch import register_cuda
-from .native import NativeLibrary
+from .native import NativeLibrary, contiguous_args
 
 __all__ = [
     "event_csr_matvec",
@@ -206,15 +206,8 @@ def _event_csr_matvec_native(spikes, indptr, indices, weights, n_post):
             f"and n_post >= 0 for indptr of shape {tuple(indptr.shape)} and indices of shape "
             f"{tuple(indices.shape)}; got spikes {tuple(spikes.shape)}, weights "
             f"{tuple(weights.shape)}, n_post {n_post}")
-    # each conversion below is a dispatch: skipped when the tensor is already as needed
-    if not spikes.is_contiguous():
-        spikes = spikes.contiguous()
-    if not indptr.is_contiguous():
-        indptr = indptr.contiguous()
-    if not indices.is_contiguous():
-        indices = indices.contiguous()
-    if weights.dtype != spikes.dtype or not weights.is_contiguous():
-        weights = weights.to(spikes.dtype).contiguous()
+    spikes, indptr, indices, weights = contiguous_args(spikes, indptr, indices, weights,
+                                                       dtype=spikes.dtype)
     out = spikes.new_empty((*spikes.shape[:-1], n_post))
     batch = spikes.numel() // n_pre if n_pre else 0
     if batch == 0 or n_post == 0:  # nothing to deliver (or nowhere to)

@@ -38,7 +38,7 @@ import math
 import torch
 
 from ._dispatch import register_cuda
-from .native import NativeLibrary
+from .native import NativeLibrary, contiguous_args
 
 __all__ = ["event_ell_matvec", "event_ell_matvec_reference"]
 
@@ -153,13 +153,7 @@ def _event_ell_matvec_native(spikes, indices, weights, n_post):
             f"event_ell_matvec: expected spikes (..., n_pre={n_pre}), weights () or {n_pre, k} "
             f"and n_post >= 0 for indices of shape {tuple(indices.shape)}; got spikes "
             f"{tuple(spikes.shape)}, weights {tuple(weights.shape)}, n_post {n_post}")
-    # each conversion below is a dispatch: skipped when the tensor is already as needed
-    if not spikes.is_contiguous():
-        spikes = spikes.contiguous()
-    if not indices.is_contiguous():
-        indices = indices.contiguous()
-    if weights.dtype != spikes.dtype or not weights.is_contiguous():
-        weights = weights.to(spikes.dtype).contiguous()
+    spikes, indices, weights = contiguous_args(spikes, indices, weights, dtype=spikes.dtype)
     out = spikes.new_empty((*spikes.shape[:-1], n_post))
     batch = spikes.numel() // n_pre if n_pre else 0
     if batch == 0 or n_post == 0:  # nothing to deliver (or nowhere to)

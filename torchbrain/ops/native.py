@@ -39,7 +39,7 @@ from pathlib import Path
 
 from ..cache import cache_dir as torchbrain_cache_dir
 
-__all__ = ["NATIVE_ENV", "NativeLibrary", "cache_dir", "compiler", "enabled",
+__all__ = ["NATIVE_ENV", "NativeLibrary", "cache_dir", "compiler", "contiguous_args", "enabled",
            "refresh", "unavailable_reason"]
 
 logger = logging.getLogger(__name__)
@@ -139,6 +139,18 @@ class NativeLibrary:
 
     def __repr__(self) -> str:
         return f"NativeLibrary({self.name!r})"
+
+
+def contiguous_args(*tensors, dtype=None):
+    """The tensors as the C bodies read them: contiguous, the last one also in ``dtype``.
+
+    Each conversion is a dispatch, so a tensor that is already as needed is passed through (this
+    runs twice per simulation step)."""
+    *front, last = tensors
+    out = [t if t.is_contiguous() else t.contiguous() for t in front]
+    if (dtype is not None and last.dtype != dtype) or not last.is_contiguous():
+        last = last.to(dtype if dtype is not None else last.dtype).contiguous()
+    return (*out, last)
 
 
 @functools.cache
